@@ -1,0 +1,79 @@
+//! The host's imports behind the storage and service traits.
+
+use super::bindings::checkstack::plugin::{clock, log, sql};
+use crate::core::PluginError;
+use crate::service::Env;
+use crate::storage::{Database, Rows, SqlValue};
+
+/// The invocation's SQL transaction, through the host's `sql` import.
+pub struct HostDatabase;
+
+fn to_wit_value(v: &SqlValue) -> sql::SqlValue {
+    match v {
+        SqlValue::Null => sql::SqlValue::Null,
+        SqlValue::Integer(n) => sql::SqlValue::Integer(*n),
+        SqlValue::Real(n) => sql::SqlValue::Real(*n),
+        SqlValue::Text(s) => sql::SqlValue::Text(s.clone()),
+        SqlValue::Blob(b) => sql::SqlValue::Blob(b.clone()),
+    }
+}
+
+fn from_wit_value(v: sql::SqlValue) -> SqlValue {
+    match v {
+        sql::SqlValue::Null => SqlValue::Null,
+        sql::SqlValue::Integer(n) => SqlValue::Integer(n),
+        sql::SqlValue::Real(n) => SqlValue::Real(n),
+        sql::SqlValue::Text(s) => SqlValue::Text(s),
+        sql::SqlValue::Blob(b) => SqlValue::Blob(b),
+    }
+}
+
+fn sql_error(e: sql::SqlError) -> PluginError {
+    let (kind, message) = match e {
+        sql::SqlError::Syntax(m) => ("syntax", m),
+        sql::SqlError::Constraint(m) => return PluginError::Conflict(format!("constraint: {m}")),
+        sql::SqlError::Refused(m) => ("refused", m),
+        sql::SqlError::Parameters(m) => ("parameters", m),
+        sql::SqlError::Database(m) => ("database", m),
+    };
+    PluginError::Internal(format!("sql {kind}: {message}"))
+}
+
+impl Database for HostDatabase {
+    fn query(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, PluginError> {
+        let params: Vec<_> = params.iter().map(to_wit_value).collect();
+        let rows = sql::query(statement, &params).map_err(sql_error)?;
+        Ok(Rows {
+            columns: rows.columns,
+            rows: rows
+                .rows
+                .into_iter()
+                .map(|r| r.into_iter().map(from_wit_value).collect())
+                .collect(),
+        })
+    }
+
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<u64, PluginError> {
+        let params: Vec<_> = params.iter().map(to_wit_value).collect();
+        sql::execute(statement, &params).map_err(sql_error)
+    }
+}
+
+/// The host clock and UUID v4 ids (randomness comes from the host's WASI random source,
+/// which is seeded in deterministic mode).
+pub struct HostEnv;
+
+impl Env for HostEnv {
+    fn now_ms(&self) -> i64 {
+        clock::now_ms()
+    }
+
+    fn new_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+}
+
+/// Logs at info level through the host.
+pub fn log_info(message: &str) {
+    log::write(log::Level::Info, message);
+}

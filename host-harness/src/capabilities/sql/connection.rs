@@ -1,0 +1,122 @@
+//! One SQLite connection with the host's settings and the guest-mode authorizer.
+//!
+//! Guest statements are prepared in guest mode, where the authorizer refuses transaction
+//! control, savepoints, ATTACH/DETACH, PRAGMA and any access to the host's own tables
+//! (`_host_*`). The host's statements (BEGIN, COMMIT, SAVEPOINT…) run outside guest mode.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::Connection;
+
+use super::error::SqlError;
+
+/// Prefix of the tables the host owns; plugins can neither read nor write them.
+pub const HOST_TABLE_PREFIX: &str = "_host_";
+
+/// A connection plus its guest-mode switch.
+pub struct SqlConnection {
+    conn: Connection,
+    guest_mode: Arc<AtomicBool>,
+    denial: Arc<Mutex<Option<String>>>,
+}
+
+impl SqlConnection {
+    /// Opens `path` (or a private in-memory database when `None`) with foreign keys on and, for
+    /// files, WAL mode, a busy timeout and `synchronous=NORMAL`.
+    pub fn open(path: Option<&Path>) -> Result<Self, SqlError> {
+        let classify = |e| SqlError::classify(e, None);
+        let conn = match path {
+            Some(p) => Connection::open(p).map_err(classify)?,
+            None => Connection::open_in_memory().map_err(classify)?,
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(classify)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;").map_err(classify)?;
+        if path.is_some() {
+            conn.pragma_update(None, "journal_mode", "WAL").map_err(classify)?;
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(classify)?;
+        }
+        let guest_mode = Arc::new(AtomicBool::new(false));
+        let denial = Arc::new(Mutex::new(None));
+        let (flag, slot) = (guest_mode.clone(), denial.clone());
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            if !flag.load(Ordering::SeqCst) {
+                return Authorization::Allow;
+            }
+            match guest_denial(&ctx.action) {
+                None => Authorization::Allow,
+                Some(reason) => {
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+                    Authorization::Deny
+                }
+            }
+        }));
+        Ok(SqlConnection { conn, guest_mode, denial })
+    }
+
+    /// The raw connection, for host statements.
+    pub fn raw(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` with guest restrictions on, and an optional deadline after which a running
+    /// statement is interrupted. Failures are classified with the authorizer's reason.
+    pub fn as_guest<T>(
+        &self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, SqlError> {
+        *self.denial.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(deadline) = deadline {
+            self.conn
+                .progress_handler(10_000, Some(move || Instant::now() > deadline));
+        }
+        self.guest_mode.store(true, Ordering::SeqCst);
+        let result = f(&self.conn);
+        self.guest_mode.store(false, Ordering::SeqCst);
+        if deadline.is_some() {
+            self.conn.progress_handler(0, None::<fn() -> bool>);
+        }
+        result.map_err(|e| {
+            let denial = self.denial.lock().unwrap_or_else(|p| p.into_inner()).take();
+            SqlError::classify(e, denial)
+        })
+    }
+}
+
+fn host_table(name: &str) -> bool {
+    name.to_ascii_lowercase().starts_with(HOST_TABLE_PREFIX)
+}
+
+/// Why a plugin may not do `action`, or `None` when it may.
+fn guest_denial(action: &AuthAction<'_>) -> Option<String> {
+    match action {
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Some(
+            "transaction control belongs to the host: each invocation is one transaction; \
+             use the sql savepoint/release/rollback-to functions"
+                .into(),
+        ),
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => {
+            Some("ATTACH and DETACH are not allowed for plugins".into())
+        }
+        AuthAction::Pragma { pragma_name, .. } => {
+            Some(format!("PRAGMA {pragma_name} is not allowed for plugins"))
+        }
+        AuthAction::Read { table_name, .. }
+        | AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+        | AuthAction::CreateTable { table_name }
+        | AuthAction::DropTable { table_name }
+        | AuthAction::AlterTable { table_name, .. }
+        | AuthAction::CreateIndex { table_name, .. }
+            if host_table(table_name) =>
+        {
+            Some(format!("table {table_name} belongs to the host"))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,158 @@
+//! One invocation's transaction: guest statements, savepoints, commit or rollback.
+
+use std::time::Instant;
+
+use super::error::SqlError;
+use super::pool::PooledConnection;
+use super::value::{Rows, SqlValue};
+
+/// An open transaction on a pooled connection. Dropping it without [`Transaction::commit`]
+/// rolls it back, so a trap or an early return can never leave work half-applied.
+pub struct Transaction {
+    conn: Option<PooledConnection>,
+    deadline: Option<Instant>,
+    /// Open savepoints, oldest first: (id, the caller's mark to restore on rollback).
+    savepoints: Vec<(u32, usize)>,
+    next_savepoint: u32,
+}
+
+impl Transaction {
+    /// Begins an immediate (write-locking) transaction on `conn`. Guest statements running past
+    /// `deadline` are interrupted.
+    pub fn begin(conn: PooledConnection, deadline: Option<Instant>) -> Result<Self, SqlError> {
+        conn.raw()
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| SqlError::classify(e, None))?;
+        Ok(Transaction { conn: Some(conn), deadline, savepoints: Vec::new(), next_savepoint: 1 })
+    }
+
+    fn conn(&self) -> Result<&PooledConnection, SqlError> {
+        self.conn
+            .as_ref()
+            .ok_or_else(|| SqlError::Database("the transaction has already ended".into()))
+    }
+
+    /// Runs a guest statement that returns rows.
+    pub fn query(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
+        let conn = self.conn()?;
+        conn.as_guest(self.deadline, |c| {
+            let mut stmt = c.prepare(statement)?;
+            check_placeholders(&stmt, params.len())?;
+            let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let width = columns.len();
+            let mut rows = Vec::new();
+            let mut cursor = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+            while let Some(row) = cursor.next()? {
+                let mut values = Vec::with_capacity(width);
+                for i in 0..width {
+                    values.push(SqlValue::from_ref(row.get_ref(i)?));
+                }
+                rows.push(values);
+            }
+            Ok(Rows { columns, rows })
+        })
+    }
+
+    /// Runs a guest statement that returns no rows; answers the number of rows it changed.
+    pub fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
+        let conn = self.conn()?;
+        conn.as_guest(self.deadline, |c| {
+            let mut stmt = c.prepare(statement)?;
+            check_placeholders(&stmt, params.len())?;
+            let changed = stmt.execute(rusqlite::params_from_iter(params.iter()))?;
+            Ok(changed as u64)
+        })
+    }
+
+    /// Opens a savepoint; `mark` is what [`Transaction::rollback_to`] gives back (the outbox
+    /// length, so that entries made after the savepoint can be discarded with it).
+    pub fn savepoint(&mut self, mark: usize) -> Result<u32, SqlError> {
+        let id = self.next_savepoint;
+        self.host_statement(&format!("SAVEPOINT host_sp_{id}"))?;
+        self.next_savepoint += 1;
+        self.savepoints.push((id, mark));
+        Ok(id)
+    }
+
+    fn position(&self, id: u32) -> Result<usize, SqlError> {
+        self.savepoints
+            .iter()
+            .position(|(sp, _)| *sp == id)
+            .ok_or_else(|| SqlError::Refused(format!("savepoint {id} is not open")))
+    }
+
+    /// Keeps the work since savepoint `id` and closes it (and any savepoint opened after it).
+    pub fn release(&mut self, id: u32) -> Result<(), SqlError> {
+        let at = self.position(id)?;
+        self.host_statement(&format!("RELEASE SAVEPOINT host_sp_{id}"))?;
+        self.savepoints.truncate(at);
+        Ok(())
+    }
+
+    /// Undoes the work since savepoint `id`, closes it, and answers its mark.
+    pub fn rollback_to(&mut self, id: u32) -> Result<usize, SqlError> {
+        let at = self.position(id)?;
+        self.host_statement(&format!(
+            "ROLLBACK TO SAVEPOINT host_sp_{id}; RELEASE SAVEPOINT host_sp_{id}"
+        ))?;
+        let mark = self.savepoints[at].1;
+        self.savepoints.truncate(at);
+        Ok(mark)
+    }
+
+    /// Commits. On failure the transaction is rolled back and the error returned.
+    pub fn commit(mut self) -> Result<(), SqlError> {
+        let result = self.host_statement("COMMIT");
+        if result.is_err() {
+            self.rollback_inner();
+        }
+        self.conn = None;
+        result
+    }
+
+    /// Rolls back and returns the connection to the pool.
+    pub fn rollback(mut self) {
+        self.rollback_inner();
+    }
+
+    fn rollback_inner(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !conn.raw().is_autocommit() {
+                if let Err(e) = conn.raw().execute_batch("ROLLBACK") {
+                    tracing::error!("rollback failed: {e}");
+                }
+            }
+        }
+    }
+
+    fn host_statement(&self, sql: &str) -> Result<(), SqlError> {
+        self.conn()?
+            .raw()
+            .execute_batch(sql)
+            .map_err(|e| SqlError::classify(e, None))
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.rollback_inner();
+    }
+}
+
+/// Plugins use positional `?` placeholders only (portable to PostgreSQL, where the host
+/// rewrites them), with exactly one parameter per placeholder.
+fn check_placeholders(stmt: &rusqlite::Statement<'_>, given: usize) -> rusqlite::Result<()> {
+    let expected = stmt.parameter_count();
+    for i in 1..=expected {
+        if let Some(name) = stmt.parameter_name(i) {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
+                Some(format!("placeholder {name} is not allowed: use positional ? placeholders")),
+            ));
+        }
+    }
+    if expected != given {
+        return Err(rusqlite::Error::InvalidParameterCount(given, expected));
+    }
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! The host a user drives: load a plugin, call it, see what it published.
+//!
+//! Loading compiles the component, links it against the contract (refusing a component whose
+//! imports or exports do not match, naming the item), reads its manifest, applies its pending
+//! migrations in one transaction and runs its `init`. Any failure leaves the database as it
+//! was and nothing loaded. After each committed invocation the host publishes its outbox:
+//! cache writes go to the cache, everything else to the publication log that the platform
+//! simulation routes to queues, hooks, signals and the entity framework.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Serialize;
+
+use crate::bindings::{types as wit, PluginManifest};
+use crate::capabilities::clock::Clock;
+use crate::capabilities::outbox::OutboxEntry;
+use crate::capabilities::sql::{apply_migrations, Database, MigrationError, MigrationReport, MigrationSpec};
+use crate::runtime::{
+    CompiledPlugin, EngineOptions, Failure, HostServices, InvocationError, Invoked, Limits,
+    PluginError, PluginIdentity, Runtime, TransactionMode,
+};
+
+/// The contract version this host serves (the WIT package version).
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// How to build a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Engine-wide options.
+    pub engine: EngineOptions,
+    /// Per-invocation limits.
+    pub limits: Limits,
+    /// Seed for deterministic randomness and ids; `None` for real randomness.
+    pub seed: Option<u64>,
+    /// The clock plugins see.
+    pub clock: Clock,
+}
+
+impl Default for HostConfig {
+    /// Default limits, real clock, real randomness.
+    fn default() -> Self {
+        HostConfig { engine: EngineOptions::default(), limits: Limits::default(), seed: None, clock: Clock::real() }
+    }
+}
+
+/// A plugin version the host has loaded.
+pub struct LoadedPlugin {
+    compiled: CompiledPlugin,
+    manifest: PluginManifest,
+    identity: PluginIdentity,
+    migrations: MigrationReport,
+}
+
+impl LoadedPlugin {
+    /// Plugin id from the manifest.
+    pub fn id(&self) -> &str {
+        &self.identity.id
+    }
+
+    /// Plugin version from the manifest.
+    pub fn version(&self) -> &str {
+        &self.identity.version
+    }
+
+    /// `sha256:<hex>` of the component.
+    pub fn digest(&self) -> &str {
+        self.compiled.digest()
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &PluginManifest {
+        &self.manifest
+    }
+
+    /// What the load's migration run did.
+    pub fn migrations(&self) -> &MigrationReport {
+        &self.migrations
+    }
+}
+
+/// Why a load was refused. The previous state (database, loaded plugin) is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The component file could not be read.
+    #[error("cannot read component {path}: {cause}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+    /// The bytes are not a valid component, or its imports/exports do not match the contract.
+    #[error("component does not fit contract checkstack:plugin@{CONTRACT_VERSION}: {0}")]
+    Incompatible(String),
+    /// `manifest.describe` failed.
+    #[error("reading the manifest failed: {0}")]
+    Describe(InvocationError),
+    /// The manifest is not acceptable.
+    #[error("invalid manifest: {0}")]
+    Manifest(String),
+    /// A migration failed or was changed.
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    /// `lifecycle.init` failed.
+    #[error("init failed: {0}")]
+    Init(InvocationError),
+}
+
+/// Who calls an RPC procedure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    /// The principal kind.
+    pub kind: CallerKind,
+    /// The principal id, if any.
+    pub id: Option<String>,
+    /// Access rules held (short ids).
+    pub access_rules: Vec<String>,
+}
+
+/// The kind of principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallerKind {
+    /// A person.
+    User,
+    /// An API key.
+    Application,
+    /// A backend service.
+    Service,
+    /// The platform.
+    System,
+    /// Nobody signed in.
+    Anonymous,
+}
+
+impl Caller {
+    /// A signed-in user holding `rules`.
+    pub fn user(id: &str, rules: &[&str]) -> Self {
+        Caller {
+            kind: CallerKind::User,
+            id: Some(id.into()),
+            access_rules: rules.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    /// An anonymous caller holding `rules` (the anonymous role's grants).
+    pub fn anonymous(rules: &[&str]) -> Self {
+        Caller { kind: CallerKind::Anonymous, id: None, access_rules: rules.iter().map(|r| (*r).to_owned()).collect() }
+    }
+
+    /// Whether the caller holds `rule`, where `<scope>.manage` implies `<scope>.read`
+    /// (the platform's escalation).
+    pub fn holds(&self, rule: &str) -> bool {
+        self.access_rules.iter().any(|held| {
+            held == rule
+                || rule
+                    .strip_suffix(".read")
+                    .is_some_and(|scope| held.strip_suffix(".manage") == Some(scope))
+        })
+    }
+
+    fn to_wit(&self) -> wit::Caller {
+        wit::Caller {
+            kind: match self.kind {
+                CallerKind::User => wit::CallerKind::User,
+                CallerKind::Application => wit::CallerKind::Application,
+                CallerKind::Service => wit::CallerKind::Service,
+                CallerKind::System => wit::CallerKind::System,
+                CallerKind::Anonymous => wit::CallerKind::Anonymous,
+            },
+            id: self.id.clone(),
+            access_rules: self.access_rules.clone(),
+        }
+    }
+}
+
+/// One published side effect of a committed invocation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Publication {
+    /// Host clock when published, epoch ms.
+    pub at_ms: i64,
+    /// Plugin id.
+    pub plugin: String,
+    /// The export that produced it.
+    pub export: String,
+    /// What was published.
+    pub entry: OutboxEntry,
+}
+
+/// Invocation counts, overall and per export.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvocationCounts {
+    /// Every invocation.
+    pub total: u64,
+    /// Those that trapped or hit a limit.
+    pub traps: u64,
+    /// Those that returned `err` or were rejected.
+    pub errors: u64,
+    /// Per export name (without arguments).
+    pub by_export: BTreeMap<String, u64>,
+}
+
+/// The host: runtime, services, the loaded plugin and what it published.
+pub struct PluginHost {
+    runtime: Runtime,
+    services: HostServices,
+    plugin: RwLock<Option<Arc<LoadedPlugin>>>,
+    published: Mutex<Vec<Publication>>,
+    counts: Mutex<InvocationCounts>,
+}
+
+impl PluginHost {
+    /// A host over `database` with `config`.
+    pub fn new(config: HostConfig, database: Database) -> wasmtime::Result<Self> {
+        let runtime = Runtime::new(config.engine, config.limits)?;
+        let services = HostServices::new(database, config.clock, config.seed);
+        Ok(PluginHost {
+            runtime,
+            services,
+            plugin: RwLock::new(None),
+            published: Mutex::new(Vec::new()),
+            counts: Mutex::new(InvocationCounts::default()),
+        })
+    }
+
+    /// The shared services (database, clock, cache, log, platform).
+    pub fn services(&self) -> &HostServices {
+        &self.services
+    }
+
+    /// Replaces the platform plugins the guest can call (before loading).
+    pub fn set_services(&mut self, services: HostServices) {
+        self.services = services;
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Loads the component at `path`.
+    pub fn load_file(&self, path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let bytes = std::fs::read(path)
+            .map_err(|cause| LoadError::Read { path: path.display().to_string(), cause })?;
+        self.load_bytes(&bytes)
+    }
+
+    /// Loads a component: compile, link, describe, migrate, init. Only a fully successful load
+    /// replaces the current plugin.
+    pub fn load_bytes(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let compiled = self.runtime.compile(bytes).map_err(|e| LoadError::Incompatible(format!("{e:#}")))?;
+        let manifest = self.runtime.describe(&compiled, &self.services).map_err(LoadError::Describe)?;
+        check_manifest(&manifest)?;
+        let identity = PluginIdentity { id: manifest.id.clone(), version: manifest.version.clone() };
+        let specs: Vec<MigrationSpec> = manifest
+            .migrations
+            .iter()
+            .map(|m| MigrationSpec { id: m.id.clone(), sql: m.sql.clone() })
+            .collect();
+        let migrations = apply_migrations(&self.services.database, &identity.id, &specs, self.services.clock.now_ms())?;
+        let loaded = Arc::new(LoadedPlugin { compiled, manifest, identity, migrations });
+        self.invoke(&loaded, "lifecycle.init", |plugin, store| {
+            plugin.checkstack_plugin_lifecycle().call_init(store)
+        })
+        .map_err(LoadError::Init)?;
+        tracing::info!(plugin = loaded.id(), version = loaded.version(), digest = loaded.digest(), "plugin loaded");
+        *self.plugin.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The plugin currently serving, if any.
+    pub fn plugin(&self) -> Option<Arc<LoadedPlugin>> {
+        self.plugin.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn current(&self, export: &str) -> Result<Arc<LoadedPlugin>, InvocationError> {
+        self.plugin().ok_or_else(|| InvocationError {
+            plugin: "(none)".into(),
+            version: "-".into(),
+            export: export.into(),
+            failure: Failure::Host { message: "no plugin is loaded".into() },
+        })
+    }
+
+    /// Calls RPC `procedure` with JSON `input` as `caller`. The host checks that the procedure
+    /// exists, that `input` is JSON and that the caller holds the procedure's rules before the
+    /// call reaches the plugin.
+    pub fn call_rpc(&self, procedure: &str, input: &str, caller: &Caller) -> Result<String, InvocationError> {
+        let export = format!("rpc.handle({procedure})");
+        let plugin = self.current(&export)?;
+        let reject = |error: PluginError| {
+            self.count("rpc.handle", &Err(Failure::Rejected { error: error.clone() }));
+            InvocationError {
+                plugin: plugin.id().into(),
+                version: plugin.version().into(),
+                export: export.clone(),
+                failure: Failure::Rejected { error },
+            }
+        };
+        let spec = plugin
+            .manifest
+            .procedures
+            .iter()
+            .find(|p| p.name == procedure)
+            .ok_or_else(|| reject(PluginError::NotFound(format!("procedure {procedure:?} does not exist"))))?;
+        if caller.kind == CallerKind::Anonymous && !spec.public {
+            return Err(reject(PluginError::Denied(format!("procedure {procedure:?} needs a signed-in caller"))));
+        }
+        if let Some(missing) = spec.access.iter().find(|rule| !caller.holds(rule)) {
+            return Err(reject(PluginError::Denied(format!(
+                "procedure {procedure:?} needs access rule {missing:?}"
+            ))));
+        }
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
+            return Err(reject(PluginError::Invalid(format!("input is not valid JSON: {e}"))));
+        }
+        let wit_caller = caller.to_wit();
+        let procedure = procedure.to_owned();
+        let input = input.to_owned();
+        self.invoke(&plugin, &export, move |p, store| {
+            p.checkstack_plugin_rpc().call_handle(store, &procedure, &input, &wit_caller)
+        })
+    }
+
+    /// Runs an export of `plugin` in a transaction, publishes its outbox after commit and
+    /// counts it. `export` names it in errors and logs (`rpc.handle(x)`).
+    pub fn invoke<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        export: &str,
+        call: impl FnOnce(&crate::bindings::Plugin, &mut wasmtime::Store<crate::runtime::InvocationState>) -> wasmtime::Result<Result<R, wit::PluginError>>,
+    ) -> Result<R, InvocationError> {
+        let result = self.runtime.invoke(
+            &plugin.compiled,
+            &plugin.identity,
+            &self.services,
+            export,
+            TransactionMode::Transaction,
+            call,
+        );
+        let export_name = export.split('(').next().unwrap_or(export);
+        match result {
+            Ok(Invoked { value, outbox, .. }) => {
+                self.count(export_name, &Ok(()));
+                self.publish(plugin, export, outbox);
+                Ok(value)
+            }
+            Err(error) => {
+                self.count(export_name, &Err(error.failure.clone()));
+                tracing::warn!("{error}");
+                Err(error)
+            }
+        }
+    }
+
+    fn count(&self, export: &str, outcome: &Result<(), Failure>) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.total += 1;
+        *counts.by_export.entry(export.to_owned()).or_default() += 1;
+        match outcome {
+            Ok(()) => {}
+            Err(Failure::Returned { .. } | Failure::Rejected { .. }) => counts.errors += 1,
+            Err(_) => counts.traps += 1,
+        }
+    }
+
+    fn publish(&self, plugin: &LoadedPlugin, export: &str, outbox: Vec<OutboxEntry>) {
+        let at_ms = self.services.clock.now_ms();
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in outbox {
+            match &entry {
+                OutboxEntry::CacheSet { key, value, ttl_ms } => {
+                    self.services.cache.set(plugin.id(), key, value.clone(), *ttl_ms)
+                }
+                OutboxEntry::CacheInvalidate { keys } => self.services.cache.invalidate(plugin.id(), keys),
+                _ => {}
+            }
+            published.push(Publication { at_ms, plugin: plugin.id().into(), export: export.into(), entry });
+        }
+    }
+
+    /// Everything published so far, in publication order.
+    pub fn published(&self) -> Vec<Publication> {
+        self.published.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Invocation counts so far.
+    pub fn invocation_counts(&self) -> InvocationCounts {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Refuses a manifest the host cannot register: empty ids, a different contract version,
+/// duplicate procedures.
+fn check_manifest(manifest: &PluginManifest) -> Result<(), LoadError> {
+    if manifest.id.trim().is_empty() {
+        return Err(LoadError::Manifest("the plugin id is empty".into()));
+    }
+    if manifest.version.trim().is_empty() {
+        return Err(LoadError::Manifest(format!("plugin {} has an empty version", manifest.id)));
+    }
+    if !contract_compatible(&manifest.contract_version) {
+        return Err(LoadError::Manifest(format!(
+            "plugin {} was built against contract {}, this host serves {CONTRACT_VERSION}",
+            manifest.id, manifest.contract_version
+        )));
+    }
+    for (i, p) in manifest.procedures.iter().enumerate() {
+        if manifest.procedures[..i].iter().any(|q| q.name == p.name) {
+            return Err(LoadError::Manifest(format!("procedure {:?} is declared twice", p.name)));
+        }
+    }
+    Ok(())
+}
+
+/// Semver compatibility for a 0.x contract: same major and minor.
+fn contract_compatible(version: &str) -> bool {
+    let major_minor = |v: &str| {
+        let mut parts = v.split('.');
+        (parts.next().map(str::to_owned), parts.next().map(str::to_owned))
+    };
+    major_minor(version) == major_minor(CONTRACT_VERSION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manage_implies_read_but_not_the_reverse() {
+        let manager = Caller::user("u", &["slo.manage"]);
+        assert!(manager.holds("slo.read"));
+        assert!(manager.holds("slo.manage"));
+        let reader = Caller::user("u", &["slo.read"]);
+        assert!(!reader.holds("slo.manage"));
+        assert!(!Caller::user("u", &["other.manage"]).holds("slo.read"));
+    }
+
+    #[test]
+    fn contract_versions_match_on_major_and_minor() {
+        assert!(contract_compatible("0.1.0"));
+        assert!(contract_compatible("0.1.7"));
+        assert!(!contract_compatible("0.2.0"));
+        assert!(!contract_compatible("1.1.0"));
+    }
+}

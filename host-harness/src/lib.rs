@@ -1,0 +1,14 @@
+//! `slo_host`: the wasmtime host for Checkstack plugins.
+//!
+//! * [`runtime`]: the sandboxed plugin runtime (engine, linker, per-invocation store, limits,
+//!   typed failures).
+//! * [`capabilities`]: one module per host capability (SQL, clock, cache, log, outbox,
+//!   platform calls).
+//! * [`host`]: the composition a user drives: load a plugin (compile, describe, migrate,
+//!   init) and invoke its exports, publishing what each committed invocation buffered.
+//! * [`bindings`]: generated from `wit/`.
+
+pub mod bindings;
+pub mod capabilities;
+pub mod host;
+pub mod runtime;

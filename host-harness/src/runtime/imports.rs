@@ -1,0 +1,229 @@
+//! The contract's imports, served to the guest from the invocation's state and the host
+//! capabilities. Each function is a thin adapter: the capability modules hold the logic.
+
+use crate::bindings::checkstack::plugin::{cache, clock, entities, hooks, log, platform, queue, signals, sql, types};
+use crate::capabilities::log::{LogLevel, LogLine};
+use crate::capabilities::outbox::{EntityOperation, OutboxEntry};
+use crate::capabilities::sql::{SqlError, SqlValue};
+
+use super::state::InvocationState;
+
+/// Checks that `text` is one complete JSON value, naming `what` when it is not.
+fn check_json(what: &str, text: &str) -> Result<(), types::PluginError> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(|_| ())
+        .map_err(|e| types::PluginError::Invalid(format!("{what} is not valid JSON: {e}")))
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), types::PluginError> {
+    if name.trim().is_empty() {
+        Err(types::PluginError::Invalid(format!("{what} must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+impl types::Host for InvocationState {}
+
+fn to_value(v: sql::SqlValue) -> SqlValue {
+    match v {
+        sql::SqlValue::Null => SqlValue::Null,
+        sql::SqlValue::Integer(n) => SqlValue::Integer(n),
+        sql::SqlValue::Real(n) => SqlValue::Real(n),
+        sql::SqlValue::Text(s) => SqlValue::Text(s),
+        sql::SqlValue::Blob(b) => SqlValue::Blob(b),
+    }
+}
+
+fn from_value(v: SqlValue) -> sql::SqlValue {
+    match v {
+        SqlValue::Null => sql::SqlValue::Null,
+        SqlValue::Integer(n) => sql::SqlValue::Integer(n),
+        SqlValue::Real(n) => sql::SqlValue::Real(n),
+        SqlValue::Text(s) => sql::SqlValue::Text(s),
+        SqlValue::Blob(b) => sql::SqlValue::Blob(b),
+    }
+}
+
+fn to_wit_error(e: SqlError) -> sql::SqlError {
+    match e {
+        SqlError::Syntax(m) => sql::SqlError::Syntax(m),
+        SqlError::Constraint(m) => sql::SqlError::Constraint(m),
+        SqlError::Refused(m) => sql::SqlError::Refused(m),
+        SqlError::Parameters(m) => sql::SqlError::Parameters(m),
+        SqlError::Database(m) => sql::SqlError::Database(m),
+    }
+}
+
+impl InvocationState {
+    fn transaction(&mut self) -> Result<&mut crate::capabilities::sql::Transaction, sql::SqlError> {
+        let export = self.tag.export.clone();
+        self.transaction.as_mut().ok_or_else(|| {
+            sql::SqlError::Refused(format!("{export} runs without a database: it must not use SQL"))
+        })
+    }
+}
+
+impl sql::Host for InvocationState {
+    fn query(&mut self, statement: String, params: Vec<sql::SqlValue>) -> Result<sql::Rows, sql::SqlError> {
+        let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
+        let rows = self.transaction()?.query(&statement, &params).map_err(to_wit_error)?;
+        Ok(sql::Rows {
+            columns: rows.columns,
+            rows: rows.rows.into_iter().map(|r| r.into_iter().map(from_value).collect()).collect(),
+        })
+    }
+
+    fn execute(&mut self, statement: String, params: Vec<sql::SqlValue>) -> Result<u64, sql::SqlError> {
+        let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
+        self.transaction()?.execute(&statement, &params).map_err(to_wit_error)
+    }
+
+    fn savepoint(&mut self) -> Result<u32, sql::SqlError> {
+        let mark = self.outbox.mark();
+        self.transaction()?.savepoint(mark).map_err(to_wit_error)
+    }
+
+    fn release(&mut self, id: u32) -> Result<(), sql::SqlError> {
+        self.transaction()?.release(id).map_err(to_wit_error)
+    }
+
+    fn rollback_to(&mut self, id: u32) -> Result<(), sql::SqlError> {
+        let mark = self.transaction()?.rollback_to(id).map_err(to_wit_error)?;
+        self.outbox.rollback_to(mark);
+        Ok(())
+    }
+}
+
+impl queue::Host for InvocationState {
+    fn enqueue(
+        &mut self,
+        queue: String,
+        payload: String,
+        options: queue::EnqueueOptions,
+    ) -> Result<String, types::PluginError> {
+        check_name("queue name", &queue)?;
+        check_json("queue payload", &payload)?;
+        let (job_id, dedupe) = match options.job_id {
+            Some(id) => {
+                check_name("job id", &id)?;
+                (id, true)
+            }
+            None => {
+                self.jobs_made += 1;
+                (format!("{}:{}-{}", queue, self.tag.sequence, self.jobs_made), false)
+            }
+        };
+        self.outbox.push(OutboxEntry::Enqueue {
+            queue,
+            payload,
+            job_id: job_id.clone(),
+            dedupe,
+            delay_ms: options.delay_ms.unwrap_or(0),
+            priority: options.priority.unwrap_or(0),
+        });
+        Ok(job_id)
+    }
+}
+
+impl hooks::Host for InvocationState {
+    fn emit(&mut self, hook_id: String, payload: String) -> Result<(), types::PluginError> {
+        check_name("hook id", &hook_id)?;
+        check_json("hook payload", &payload)?;
+        self.outbox.push(OutboxEntry::Hook { hook_id, payload });
+        Ok(())
+    }
+}
+
+impl entities::Host for InvocationState {
+    fn request(&mut self, kind: String, id: String, op: types::EntityOp) -> Result<(), types::PluginError> {
+        check_name("entity kind", &kind)?;
+        check_name("entity id", &id)?;
+        let op = match op {
+            types::EntityOp::Mutate(json) => {
+                check_json("mutation operation", &json)?;
+                EntityOperation::Mutate(json)
+            }
+            types::EntityOp::Remove(json) => {
+                check_json("removal operation", &json)?;
+                EntityOperation::Remove(json)
+            }
+        };
+        self.outbox.push(OutboxEntry::EntityRequest { kind, id, op });
+        Ok(())
+    }
+}
+
+impl platform::Host for InvocationState {
+    fn call(&mut self, plugin_id: String, procedure: String, input: String) -> Result<String, types::PluginError> {
+        check_json("platform call input", &input)?;
+        self.services
+            .platform
+            .call(&plugin_id, &procedure, &input)
+            .map_err(Into::into)
+    }
+}
+
+impl signals::Host for InvocationState {
+    fn broadcast(&mut self, signal_id: String, payload: String) -> Result<(), types::PluginError> {
+        check_name("signal id", &signal_id)?;
+        check_json("signal payload", &payload)?;
+        self.outbox.push(OutboxEntry::Signal { signal_id, payload });
+        Ok(())
+    }
+}
+
+impl cache::Host for InvocationState {
+    fn get(&mut self, key: String) -> Option<String> {
+        match self.outbox.pending_cache_value(&key) {
+            Some(pending) => pending,
+            None => self.services.cache.get(&self.tag.plugin, &key),
+        }
+    }
+
+    fn set(&mut self, key: String, value: String, ttl_ms: u64) {
+        // A malformed value is dropped (with a log line) rather than cached: `set` has no
+        // error channel and a cache miss is always safe.
+        if let Err(e) = check_json("cache value", &value) {
+            self.write_log(LogLevel::Warn, format!("cache.set({key}) ignored: {e:?}"));
+            return;
+        }
+        self.outbox.push(OutboxEntry::CacheSet { key, value, ttl_ms });
+    }
+
+    fn invalidate(&mut self, keys: Vec<String>) {
+        self.outbox.push(OutboxEntry::CacheInvalidate { keys });
+    }
+}
+
+impl InvocationState {
+    pub(crate) fn write_log(&self, level: LogLevel, message: String) {
+        self.services.log.record(LogLine {
+            plugin: self.tag.plugin.clone(),
+            version: self.tag.version.clone(),
+            export: self.tag.export.clone(),
+            level,
+            message,
+            at_ms: self.services.clock.now_ms(),
+        });
+    }
+}
+
+impl log::Host for InvocationState {
+    fn write(&mut self, level: log::Level, message: String) {
+        let level = match level {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        self.write_log(level, message);
+    }
+}
+
+impl clock::Host for InvocationState {
+    fn now_ms(&mut self) -> i64 {
+        self.services.clock.now_ms()
+    }
+}

@@ -1,0 +1,282 @@
+//! The plugin runtime: one engine, one linker, a pre-instantiated template per loaded
+//! component, and a fresh store and instance for every invocation.
+//!
+//! Every invocation runs inside one SQL transaction and under the [`Limits`]. It commits only
+//! when the export returns `ok`; an `err`, a trap or a limit rolls it back and discards its
+//! outbox, and comes back as an [`InvocationError`] naming the plugin, the export and the
+//! cause. Because nothing survives between invocations, a trap cannot poison a later call.
+//! The runtime knows nothing about what a plugin does: it runs exports and hands back what
+//! they asked to publish.
+
+mod engine;
+mod error;
+mod imports;
+mod limits;
+mod sandbox;
+mod state;
+
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Store, Trap};
+
+pub use engine::{engine_config, EngineOptions, SandboxEngine, EPOCH_TICK};
+pub use error::{Failure, InvocationError, PluginError};
+pub use limits::{Limits, MemoryCapExceeded, MemoryLimiter};
+pub use state::{HostServices, InvocationState, InvocationTag};
+
+use crate::bindings::{types as wit, Plugin, PluginManifest, PluginPre};
+use crate::capabilities::log::LogLevel;
+use crate::capabilities::outbox::{Outbox, OutboxEntry};
+use crate::capabilities::sql::Transaction;
+
+/// A compiled component, linked against the host's imports and ready to instantiate.
+#[derive(Clone)]
+pub struct CompiledPlugin {
+    component: Component,
+    pre: PluginPre<InvocationState>,
+    digest: String,
+}
+
+impl CompiledPlugin {
+    /// `sha256:<hex>` of the component bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The wasmtime component.
+    pub fn component(&self) -> &Component {
+        &self.component
+    }
+}
+
+/// Who an invocation runs as, for ids and errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginIdentity {
+    /// Plugin id.
+    pub id: String,
+    /// Plugin version.
+    pub version: String,
+}
+
+/// Whether an invocation gets a database transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionMode {
+    /// One transaction, committed on `ok`.
+    Transaction,
+    /// No database: SQL calls are refused (for `manifest.describe`).
+    NoDatabase,
+}
+
+/// What a successful invocation produced.
+#[derive(Debug)]
+pub struct Invoked<R> {
+    /// The export's `ok` value.
+    pub value: R,
+    /// What it asked to publish, in order; its transaction has committed.
+    pub outbox: Vec<OutboxEntry>,
+    /// Measurements.
+    pub stats: InvocationStats,
+}
+
+/// Measurements of one invocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InvocationStats {
+    /// Wall time, instantiation included.
+    pub elapsed: Duration,
+    /// Peak linear memory, summed over memories, in bytes.
+    pub peak_memory_bytes: usize,
+    /// Fuel used, when fuel metering is on.
+    pub fuel_used: Option<u64>,
+}
+
+/// The runtime: engine, linker, limits.
+pub struct Runtime {
+    engine: SandboxEngine,
+    linker: Linker<InvocationState>,
+    limits: Limits,
+}
+
+impl Runtime {
+    /// Builds the engine (with its epoch ticker) and links the contract's imports and WASI.
+    pub fn new(options: EngineOptions, limits: Limits) -> wasmtime::Result<Self> {
+        if limits.fuel.is_some() && !options.fuel {
+            wasmtime::bail!("a fuel budget needs an engine built with fuel metering on");
+        }
+        let engine = SandboxEngine::new(options)?;
+        let mut linker = Linker::new(engine.engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        Ok(Runtime { engine, linker, limits })
+    }
+
+    /// The limits every invocation gets.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &SandboxEngine {
+        &self.engine
+    }
+
+    /// Compiles `bytes` and checks that every import is one the host provides and every
+    /// export of the contract is present. The error names what is missing or mismatched.
+    pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<CompiledPlugin> {
+        let digest = format!(
+            "sha256:{}",
+            Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let component = Component::new(self.engine.engine(), bytes)?;
+        let instance_pre = self.linker.instantiate_pre(&component)?;
+        let pre = PluginPre::new(instance_pre)?;
+        Ok(CompiledPlugin { component, pre, digest })
+    }
+
+    /// Calls `manifest.describe` (no database; the export must be pure).
+    pub fn describe(&self, compiled: &CompiledPlugin, services: &HostServices) -> Result<PluginManifest, InvocationError> {
+        let identity = PluginIdentity { id: "(loading)".into(), version: compiled.digest.clone() };
+        let invoked = self.invoke(
+            compiled,
+            &identity,
+            services,
+            "manifest.describe",
+            TransactionMode::NoDatabase,
+            |plugin, store| Ok(Ok(plugin.checkstack_plugin_manifest().call_describe(store)?)),
+        )?;
+        if !invoked.outbox.is_empty() {
+            return Err(InvocationError {
+                plugin: identity.id,
+                version: identity.version,
+                export: "manifest.describe".into(),
+                failure: Failure::Rejected {
+                    error: PluginError::Invalid("manifest.describe must not publish anything".into()),
+                },
+            });
+        }
+        Ok(invoked.value)
+    }
+
+    /// Runs one export in a fresh instance: `call` receives the instance's bindings and the
+    /// store. The transaction commits only when `call` answers `Ok(Ok(_))`.
+    pub fn invoke<R>(
+        &self,
+        compiled: &CompiledPlugin,
+        identity: &PluginIdentity,
+        services: &HostServices,
+        export: &str,
+        mode: TransactionMode,
+        call: impl FnOnce(&Plugin, &mut Store<InvocationState>) -> wasmtime::Result<Result<R, wit::PluginError>>,
+    ) -> Result<Invoked<R>, InvocationError> {
+        let started = Instant::now();
+        let fail = |failure| InvocationError {
+            plugin: identity.id.clone(),
+            version: identity.version.clone(),
+            export: export.to_owned(),
+            failure,
+        };
+        let sequence = services.next_sequence();
+        let deadline = started + self.limits.deadline;
+        let transaction = match mode {
+            TransactionMode::NoDatabase => None,
+            TransactionMode::Transaction => {
+                let conn = services
+                    .database
+                    .checkout()
+                    .map_err(|e| fail(Failure::Host { message: format!("database unavailable: {e}") }))?;
+                Some(
+                    Transaction::begin(conn, Some(deadline))
+                        .map_err(|e| fail(Failure::Host { message: format!("cannot begin a transaction: {e}") }))?,
+                )
+            }
+        };
+        let seed = services.seed.map(|s| s ^ sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let sandbox = sandbox::sandbox(&services.clock, seed);
+        let state = InvocationState {
+            wasi: sandbox.ctx,
+            table: Default::default(),
+            limiter: MemoryLimiter::new(&self.limits),
+            transaction,
+            outbox: Outbox::default(),
+            services: services.clone(),
+            tag: InvocationTag {
+                plugin: identity.id.clone(),
+                version: identity.version.clone(),
+                export: export.to_owned(),
+                sequence,
+            },
+            jobs_made: 0,
+        };
+        let mut store = Store::new(self.engine.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(SandboxEngine::ticks_for(self.limits.deadline));
+        store.epoch_deadline_trap();
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| fail(Failure::Host { message: format!("cannot set fuel: {e}") }))?;
+        }
+
+        let outcome = compiled.pre.instantiate(&mut store).and_then(|plugin| call(&plugin, &mut store));
+        let fuel_used = self.limits.fuel.and_then(|f| store.get_fuel().ok().map(|left| f - left));
+        let state = store.into_data();
+        let stdout = sandbox::output_text(&sandbox.stdout);
+        let stderr = sandbox::output_text(&sandbox.stderr);
+        for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+            state.write_log(LogLevel::Info, format!("stdout: {line}"));
+        }
+        for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+            state.write_log(LogLevel::Warn, format!("stderr: {line}"));
+        }
+        let stats = InvocationStats {
+            elapsed: started.elapsed(),
+            peak_memory_bytes: state.limiter.peak_bytes(),
+            fuel_used,
+        };
+        let InvocationState { transaction, outbox, .. } = state;
+
+        match outcome {
+            Ok(Ok(value)) => {
+                if let Some(tx) = transaction {
+                    tx.commit()
+                        .map_err(|e| fail(Failure::Host { message: format!("commit failed, nothing was kept: {e}") }))?;
+                }
+                Ok(Invoked { value, outbox: outbox.into_entries(), stats })
+            }
+            Ok(Err(error)) => {
+                drop(transaction);
+                Err(fail(Failure::Returned { error: error.into() }))
+            }
+            Err(error) => {
+                drop(transaction);
+                Err(fail(self.classify(error, &stderr)))
+            }
+        }
+    }
+
+    /// Turns a wasmtime error from instantiation or a call into a typed failure.
+    fn classify(&self, error: wasmtime::Error, stderr: &str) -> Failure {
+        if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
+            return Failure::MemoryCap { limit_bytes: cap.cap };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Failure::Deadline { limit: self.limits.deadline },
+            Some(Trap::OutOfFuel) => Failure::FuelExhausted { fuel: self.limits.fuel.unwrap_or(0) },
+            Some(trap) => {
+                let panic: Vec<&str> = stderr
+                    .lines()
+                    .skip_while(|l| !l.contains("panicked at"))
+                    .take(3)
+                    .collect();
+                let message = if panic.is_empty() {
+                    trap.to_string()
+                } else {
+                    format!("{trap} ({})", panic.join(" "))
+                };
+                Failure::Trap { message }
+            }
+            None => Failure::Trap { message: format!("{error:#}") },
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The data of one invocation's store: the sandbox, the limiter, the transaction, the outbox
+//! and handles on the shared host services.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::limits::MemoryLimiter;
+use crate::capabilities::cache::Cache;
+use crate::capabilities::clock::Clock;
+use crate::capabilities::log::PluginLog;
+use crate::capabilities::outbox::Outbox;
+use crate::capabilities::platform::{NoPlatform, PlatformServices};
+use crate::capabilities::sql::{Database, Transaction};
+
+/// The host services shared by every invocation of one host.
+#[derive(Clone)]
+pub struct HostServices {
+    /// The host database.
+    pub database: Database,
+    /// The host clock.
+    pub clock: Clock,
+    /// The plugin cache.
+    pub cache: Cache,
+    /// The plugin log.
+    pub log: PluginLog,
+    /// Platform plugins reachable through the `platform` import.
+    pub platform: Arc<dyn PlatformServices>,
+    /// Seed for WASI randomness and host-made ids; `None` for real randomness.
+    pub seed: Option<u64>,
+    sequence: Arc<AtomicU64>,
+}
+
+impl HostServices {
+    /// Services over `database` and `clock`, with an empty cache and log and no platform.
+    pub fn new(database: Database, clock: Clock, seed: Option<u64>) -> Self {
+        HostServices {
+            database,
+            cache: Cache::new(clock.clone()),
+            clock,
+            log: PluginLog::default(),
+            platform: Arc::new(NoPlatform),
+            seed,
+            sequence: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Replaces the platform plugins.
+    pub fn with_platform(mut self, platform: Arc<dyn PlatformServices>) -> Self {
+        self.platform = platform;
+        self
+    }
+
+    /// The next invocation sequence number (1, 2, …).
+    pub fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// Which plugin and export an invocation runs, for logs, ids and errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvocationTag {
+    /// Plugin id.
+    pub plugin: String,
+    /// Plugin version.
+    pub version: String,
+    /// Export description, e.g. `rpc.handle(getObjective)`.
+    pub export: String,
+    /// The invocation's sequence number.
+    pub sequence: u64,
+}
+
+/// The store data of one invocation.
+pub struct InvocationState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    /// `None` when the export may not use SQL (`manifest.describe`).
+    pub(crate) transaction: Option<Transaction>,
+    pub(crate) outbox: Outbox,
+    pub(crate) services: HostServices,
+    pub(crate) tag: InvocationTag,
+    pub(crate) jobs_made: u32,
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
