@@ -8,6 +8,7 @@
 //!   init) and invoke its exports, publishing what each committed invocation buffered.
 //! * [`bindings`]: generated from `wit/`.
 
+pub mod artifacts;
 pub mod bindings;
 pub mod capabilities;
 pub mod host;

@@ -1,1 +1,75 @@
+//! Helpers shared by the integration tests: hosts over in-memory databases with the real
+//! components loaded, and a way to capture the whole database for before/after comparisons.
 
+use std::path::Path;
+use std::time::Duration;
+
+use slo_host::artifacts;
+use slo_host::capabilities::clock::Clock;
+use slo_host::capabilities::sql::{Database, SqlValue};
+use slo_host::host::{HostConfig, PluginHost};
+use slo_host::runtime::{EngineOptions, Limits};
+
+/// 2026-06-01T00:00:00Z, the instant the tests' virtual clocks start at.
+pub const START_MS: i64 = 1_780_272_000_000;
+
+/// Limits small enough that runaway fixtures are stopped quickly.
+pub fn test_limits() -> Limits {
+    Limits { deadline: Duration::from_millis(500), memory_bytes: 32 << 20, ..Limits::default() }
+}
+
+/// A host config with a virtual clock at [`START_MS`], seed 7 and [`test_limits`].
+pub fn test_config() -> HostConfig {
+    HostConfig {
+        engine: EngineOptions::default(),
+        limits: test_limits(),
+        seed: Some(7),
+        clock: Clock::virtual_at(START_MS),
+    }
+}
+
+/// A host over a fresh in-memory database with the component at `path` loaded.
+pub fn host_with(path: &str, config: HostConfig) -> PluginHost {
+    let host = PluginHost::new(config, Database::in_memory().expect("in-memory database"))
+        .expect("host starts");
+    host.load_file(Path::new(path)).unwrap_or_else(|e| panic!("loading {path}: {e}"));
+    host
+}
+
+/// A host with the misbehaving fixture loaded.
+pub fn fixture_host() -> PluginHost {
+    host_with(artifacts::MISBEHAVING_FIXTURE_PATH, test_config())
+}
+
+/// A host with the SLO plugin loaded.
+pub fn slo_host() -> PluginHost {
+    host_with(artifacts::SLO_PLUGIN_PATH, test_config())
+}
+
+/// Every row of every table (host tables included), ordered, for exact before/after equality.
+pub fn database_contents(db: &Database) -> Vec<(String, Vec<Vec<SqlValue>>)> {
+    let conn = db.checkout().expect("connection");
+    let raw = conn.raw();
+    let mut tables: Vec<String> = {
+        let mut stmt = raw
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .expect("list tables");
+        stmt.query_map([], |r| r.get(0)).expect("query").map(|r| r.expect("name")).collect()
+    };
+    tables.sort();
+    tables
+        .into_iter()
+        .map(|table| {
+            let mut stmt = raw.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).expect("select");
+            let width = stmt.column_count();
+            let rows = stmt
+                .query_map([], |row| {
+                    (0..width).map(|i| row.get_ref(i).map(SqlValue::from_ref)).collect::<Result<Vec<_>, _>>()
+                })
+                .expect("rows")
+                .map(|r| r.expect("row"))
+                .collect();
+            (table, rows)
+        })
+        .collect()
+}
