@@ -14,18 +14,36 @@ const PROFILE: &str = "wasm-guest";
 /// (cargo package, artifact file stem, env var handed to the crate)
 const GUESTS: &[(&str, &str, &str)] = &[
     ("slo-plugin", "slo_plugin", "SLO_PLUGIN_WASM"),
-    ("misbehaving-plugin", "misbehaving_plugin", "FIXTURE_MISBEHAVING_WASM"),
+    (
+        "misbehaving-plugin",
+        "misbehaving_plugin",
+        "FIXTURE_MISBEHAVING_WASM",
+    ),
 ];
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host-harness lives inside the workspace").to_path_buf();
-    for watched in ["wit", "guest/src", "guest/migrations", "guest/Cargo.toml", "tests/fixtures", "Cargo.toml", "Cargo.lock"] {
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host-harness lives inside the workspace")
+        .to_path_buf();
+    for watched in [
+        "wit",
+        "guest/src",
+        "guest/migrations",
+        "guest/Cargo.toml",
+        "tests/fixtures",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=SLO_GUEST_CARGO");
 
-    let cargo = env::var("SLO_GUEST_CARGO").or_else(|_| env::var("CARGO")).unwrap_or_else(|_| "cargo".into());
+    let cargo = env::var("SLO_GUEST_CARGO")
+        .or_else(|_| env::var("CARGO"))
+        .unwrap_or_else(|_| "cargo".into());
     ensure_target_installed();
 
     let target_dir = env::var_os("CARGO_TARGET_DIR")
@@ -37,7 +55,14 @@ fn main() {
     let mut command = Command::new(&cargo);
     command
         .current_dir(&root)
-        .args(["build", "--target", TARGET, "--profile", PROFILE, "--target-dir"])
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (package, _, _) in GUESTS {
         command.args(["-p", package]);
@@ -55,14 +80,25 @@ fn main() {
     ] {
         command.env_remove(var);
     }
-    let status = command.status().unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
     if !status.success() {
-        panic!("building the plugin components for {TARGET} failed ({status}); see the output above");
+        panic!(
+            "building the plugin components for {TARGET} failed ({status}); see the output above"
+        );
     }
 
     for (_, stem, var) in GUESTS {
-        let wasm = target_dir.join(TARGET).join(PROFILE).join(format!("{stem}.wasm"));
-        assert!(wasm.exists(), "expected component {} after the build", wasm.display());
+        let wasm = target_dir
+            .join(TARGET)
+            .join(PROFILE)
+            .join(format!("{stem}.wasm"));
+        assert!(
+            wasm.exists(),
+            "expected component {} after the build",
+            wasm.display()
+        );
         println!("cargo:rustc-env={var}={}", wasm.display());
     }
 }
@@ -80,9 +116,13 @@ fn ensure_target_installed() {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     match status {
         Ok(s) if s.success() => {}
-        other => panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed ({other:?})"),
+        other => panic!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed ({other:?})"
+        ),
     }
 }

@@ -71,9 +71,24 @@ pub struct ProcedureSpec {
 
 /// The procedures this version serves.
 pub const PROCEDURES: &[ProcedureSpec] = &[
-    ProcedureSpec { name: "listObjectives", kind: ProcedureKind::Query, access: READ, public: true },
-    ProcedureSpec { name: "getObjective", kind: ProcedureKind::Query, access: READ, public: true },
-    ProcedureSpec { name: "createObjective", kind: ProcedureKind::Mutation, access: MANAGE, public: false },
+    ProcedureSpec {
+        name: "listObjectives",
+        kind: ProcedureKind::Query,
+        access: READ,
+        public: true,
+    },
+    ProcedureSpec {
+        name: "getObjective",
+        kind: ProcedureKind::Query,
+        access: READ,
+        public: true,
+    },
+    ProcedureSpec {
+        name: "createObjective",
+        kind: ProcedureKind::Mutation,
+        access: MANAGE,
+        public: false,
+    },
 ];
 
 /// The procedure called `name`, if this version serves it.

@@ -26,12 +26,18 @@ pub fn handle_rpc(
         "createObjective" => create_objective(db, env, input),
         "getObjective" => get_objective(db, input),
         "listObjectives" => list_objectives(db),
-        other => Err(PluginError::NotFound(format!("procedure {other:?} does not exist"))),
+        other => Err(PluginError::NotFound(format!(
+            "procedure {other:?} does not exist"
+        ))),
     }
 }
 
 /// `createObjective`: validates, stores, answers the `SloObjective`.
-pub fn create_objective(db: &dyn Database, env: &dyn Env, input: &Value) -> Result<Value, PluginError> {
+pub fn create_objective(
+    db: &dyn Database,
+    env: &dyn Env,
+    input: &Value,
+) -> Result<Value, PluginError> {
     let input = CreateObjective::from_json(input)?;
     let objective = objectives::insert(db, &env.new_id(), &input, env.now_ms())?;
     Ok(objective.to_json())

@@ -16,7 +16,9 @@ use serde::Serialize;
 use crate::bindings::{types as wit, PluginManifest};
 use crate::capabilities::clock::Clock;
 use crate::capabilities::outbox::OutboxEntry;
-use crate::capabilities::sql::{apply_migrations, Database, MigrationError, MigrationReport, MigrationSpec};
+use crate::capabilities::sql::{
+    apply_migrations, Database, MigrationError, MigrationReport, MigrationSpec,
+};
 use crate::runtime::{
     CompiledPlugin, EngineOptions, Failure, HostServices, InvocationError, Invoked, Limits,
     PluginError, PluginIdentity, Runtime, TransactionMode,
@@ -41,7 +43,12 @@ pub struct HostConfig {
 impl Default for HostConfig {
     /// Default limits, real clock, real randomness.
     fn default() -> Self {
-        HostConfig { engine: EngineOptions::default(), limits: Limits::default(), seed: None, clock: Clock::real() }
+        HostConfig {
+            engine: EngineOptions::default(),
+            limits: Limits::default(),
+            seed: None,
+            clock: Clock::real(),
+        }
     }
 }
 
@@ -72,6 +79,11 @@ impl LoadedPlugin {
     /// The manifest.
     pub fn manifest(&self) -> &PluginManifest {
         &self.manifest
+    }
+
+    /// The compiled component.
+    pub fn compiled(&self) -> &CompiledPlugin {
+        &self.compiled
     }
 
     /// What the load's migration run did.
@@ -147,7 +159,11 @@ impl Caller {
 
     /// An anonymous caller holding `rules` (the anonymous role's grants).
     pub fn anonymous(rules: &[&str]) -> Self {
-        Caller { kind: CallerKind::Anonymous, id: None, access_rules: rules.iter().map(|r| (*r).to_owned()).collect() }
+        Caller {
+            kind: CallerKind::Anonymous,
+            id: None,
+            access_rules: rules.iter().map(|r| (*r).to_owned()).collect(),
+        }
     }
 
     /// Whether the caller holds `rule`, where `<scope>.manage` implies `<scope>.read`
@@ -244,37 +260,69 @@ impl PluginHost {
 
     /// Loads the component at `path`.
     pub fn load_file(&self, path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let bytes = std::fs::read(path)
-            .map_err(|cause| LoadError::Read { path: path.display().to_string(), cause })?;
+        let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
+            path: path.display().to_string(),
+            cause,
+        })?;
         self.load_bytes(&bytes)
     }
 
     /// Loads a component: compile, link, describe, migrate, init. Only a fully successful load
     /// replaces the current plugin.
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let compiled = self.runtime.compile(bytes).map_err(|e| LoadError::Incompatible(format!("{e:#}")))?;
-        let manifest = self.runtime.describe(&compiled, &self.services).map_err(LoadError::Describe)?;
+        let compiled = self
+            .runtime
+            .compile(bytes)
+            .map_err(|e| LoadError::Incompatible(format!("{e:#}")))?;
+        let manifest = self
+            .runtime
+            .describe(&compiled, &self.services)
+            .map_err(LoadError::Describe)?;
         check_manifest(&manifest)?;
-        let identity = PluginIdentity { id: manifest.id.clone(), version: manifest.version.clone() };
+        let identity = PluginIdentity {
+            id: manifest.id.clone(),
+            version: manifest.version.clone(),
+        };
         let specs: Vec<MigrationSpec> = manifest
             .migrations
             .iter()
-            .map(|m| MigrationSpec { id: m.id.clone(), sql: m.sql.clone() })
+            .map(|m| MigrationSpec {
+                id: m.id.clone(),
+                sql: m.sql.clone(),
+            })
             .collect();
-        let migrations = apply_migrations(&self.services.database, &identity.id, &specs, self.services.clock.now_ms())?;
-        let loaded = Arc::new(LoadedPlugin { compiled, manifest, identity, migrations });
+        let migrations = apply_migrations(
+            &self.services.database,
+            &identity.id,
+            &specs,
+            self.services.clock.now_ms(),
+        )?;
+        let loaded = Arc::new(LoadedPlugin {
+            compiled,
+            manifest,
+            identity,
+            migrations,
+        });
         self.invoke(&loaded, "lifecycle.init", |plugin, store| {
             plugin.checkstack_plugin_lifecycle().call_init(store)
         })
         .map_err(LoadError::Init)?;
-        tracing::info!(plugin = loaded.id(), version = loaded.version(), digest = loaded.digest(), "plugin loaded");
+        tracing::info!(
+            plugin = loaded.id(),
+            version = loaded.version(),
+            digest = loaded.digest(),
+            "plugin loaded"
+        );
         *self.plugin.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
         Ok(loaded)
     }
 
     /// The plugin currently serving, if any.
     pub fn plugin(&self) -> Option<Arc<LoadedPlugin>> {
-        self.plugin.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.plugin
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn current(&self, export: &str) -> Result<Arc<LoadedPlugin>, InvocationError> {
@@ -282,18 +330,30 @@ impl PluginHost {
             plugin: "(none)".into(),
             version: "-".into(),
             export: export.into(),
-            failure: Failure::Host { message: "no plugin is loaded".into() },
+            failure: Failure::Host {
+                message: "no plugin is loaded".into(),
+            },
         })
     }
 
     /// Calls RPC `procedure` with JSON `input` as `caller`. The host checks that the procedure
     /// exists, that `input` is JSON and that the caller holds the procedure's rules before the
     /// call reaches the plugin.
-    pub fn call_rpc(&self, procedure: &str, input: &str, caller: &Caller) -> Result<String, InvocationError> {
+    pub fn call_rpc(
+        &self,
+        procedure: &str,
+        input: &str,
+        caller: &Caller,
+    ) -> Result<String, InvocationError> {
         let export = format!("rpc.handle({procedure})");
         let plugin = self.current(&export)?;
         let reject = |error: PluginError| {
-            self.count("rpc.handle", &Err(Failure::Rejected { error: error.clone() }));
+            self.count(
+                "rpc.handle",
+                &Err(Failure::Rejected {
+                    error: error.clone(),
+                }),
+            );
             InvocationError {
                 plugin: plugin.id().into(),
                 version: plugin.version().into(),
@@ -306,9 +366,15 @@ impl PluginHost {
             .procedures
             .iter()
             .find(|p| p.name == procedure)
-            .ok_or_else(|| reject(PluginError::NotFound(format!("procedure {procedure:?} does not exist"))))?;
+            .ok_or_else(|| {
+                reject(PluginError::NotFound(format!(
+                    "procedure {procedure:?} does not exist"
+                )))
+            })?;
         if caller.kind == CallerKind::Anonymous && !spec.public {
-            return Err(reject(PluginError::Denied(format!("procedure {procedure:?} needs a signed-in caller"))));
+            return Err(reject(PluginError::Denied(format!(
+                "procedure {procedure:?} needs a signed-in caller"
+            ))));
         }
         if let Some(missing) = spec.access.iter().find(|rule| !caller.holds(rule)) {
             return Err(reject(PluginError::Denied(format!(
@@ -316,13 +382,16 @@ impl PluginHost {
             ))));
         }
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
-            return Err(reject(PluginError::Invalid(format!("input is not valid JSON: {e}"))));
+            return Err(reject(PluginError::Invalid(format!(
+                "input is not valid JSON: {e}"
+            ))));
         }
         let wit_caller = caller.to_wit();
         let procedure = procedure.to_owned();
         let input = input.to_owned();
         self.invoke(&plugin, &export, move |p, store| {
-            p.checkstack_plugin_rpc().call_handle(store, &procedure, &input, &wit_caller)
+            p.checkstack_plugin_rpc()
+                .call_handle(store, &procedure, &input, &wit_caller)
         })
     }
 
@@ -332,7 +401,10 @@ impl PluginHost {
         &self,
         plugin: &LoadedPlugin,
         export: &str,
-        call: impl FnOnce(&crate::bindings::Plugin, &mut wasmtime::Store<crate::runtime::InvocationState>) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl FnOnce(
+            &crate::bindings::Plugin,
+            &mut wasmtime::Store<crate::runtime::InvocationState>,
+        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
     ) -> Result<R, InvocationError> {
         let result = self.runtime.invoke(
             &plugin.compiled,
@@ -351,7 +423,13 @@ impl PluginHost {
             }
             Err(error) => {
                 self.count(export_name, &Err(error.failure.clone()));
-                tracing::warn!("{error}");
+                match error.failure {
+                    // Expected, typed outcomes: the caller handles them.
+                    Failure::Returned { .. } | Failure::Rejected { .. } => {
+                        tracing::debug!("{error}")
+                    }
+                    _ => tracing::warn!("{error}"),
+                }
                 Err(error)
             }
         }
@@ -374,23 +452,38 @@ impl PluginHost {
         for entry in outbox {
             match &entry {
                 OutboxEntry::CacheSet { key, value, ttl_ms } => {
-                    self.services.cache.set(plugin.id(), key, value.clone(), *ttl_ms)
+                    self.services
+                        .cache
+                        .set(plugin.id(), key, value.clone(), *ttl_ms)
                 }
-                OutboxEntry::CacheInvalidate { keys } => self.services.cache.invalidate(plugin.id(), keys),
+                OutboxEntry::CacheInvalidate { keys } => {
+                    self.services.cache.invalidate(plugin.id(), keys)
+                }
                 _ => {}
             }
-            published.push(Publication { at_ms, plugin: plugin.id().into(), export: export.into(), entry });
+            published.push(Publication {
+                at_ms,
+                plugin: plugin.id().into(),
+                export: export.into(),
+                entry,
+            });
         }
     }
 
     /// Everything published so far, in publication order.
     pub fn published(&self) -> Vec<Publication> {
-        self.published.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Invocation counts so far.
     pub fn invocation_counts(&self) -> InvocationCounts {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -401,7 +494,10 @@ fn check_manifest(manifest: &PluginManifest) -> Result<(), LoadError> {
         return Err(LoadError::Manifest("the plugin id is empty".into()));
     }
     if manifest.version.trim().is_empty() {
-        return Err(LoadError::Manifest(format!("plugin {} has an empty version", manifest.id)));
+        return Err(LoadError::Manifest(format!(
+            "plugin {} has an empty version",
+            manifest.id
+        )));
     }
     if !contract_compatible(&manifest.contract_version) {
         return Err(LoadError::Manifest(format!(
@@ -411,7 +507,10 @@ fn check_manifest(manifest: &PluginManifest) -> Result<(), LoadError> {
     }
     for (i, p) in manifest.procedures.iter().enumerate() {
         if manifest.procedures[..i].iter().any(|q| q.name == p.name) {
-            return Err(LoadError::Manifest(format!("procedure {:?} is declared twice", p.name)));
+            return Err(LoadError::Manifest(format!(
+                "procedure {:?} is declared twice",
+                p.name
+            )));
         }
     }
     Ok(())
@@ -421,7 +520,10 @@ fn check_manifest(manifest: &PluginManifest) -> Result<(), LoadError> {
 fn contract_compatible(version: &str) -> bool {
     let major_minor = |v: &str| {
         let mut parts = v.split('.');
-        (parts.next().map(str::to_owned), parts.next().map(str::to_owned))
+        (
+            parts.next().map(str::to_owned),
+            parts.next().map(str::to_owned),
+        )
     };
     major_minor(version) == major_minor(CONTRACT_VERSION)
 }

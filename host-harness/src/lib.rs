@@ -11,5 +11,7 @@
 pub mod artifacts;
 pub mod bindings;
 pub mod capabilities;
+pub mod cli;
 pub mod host;
+pub mod inspect;
 pub mod runtime;

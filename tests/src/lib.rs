@@ -15,7 +15,11 @@ pub const START_MS: i64 = 1_780_272_000_000;
 
 /// Limits small enough that runaway fixtures are stopped quickly.
 pub fn test_limits() -> Limits {
-    Limits { deadline: Duration::from_millis(500), memory_bytes: 32 << 20, ..Limits::default() }
+    Limits {
+        deadline: Duration::from_millis(500),
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    }
 }
 
 /// A host config with a virtual clock at [`START_MS`], seed 7 and [`test_limits`].
@@ -32,7 +36,8 @@ pub fn test_config() -> HostConfig {
 pub fn host_with(path: &str, config: HostConfig) -> PluginHost {
     let host = PluginHost::new(config, Database::in_memory().expect("in-memory database"))
         .expect("host starts");
-    host.load_file(Path::new(path)).unwrap_or_else(|e| panic!("loading {path}: {e}"));
+    host.load_file(Path::new(path))
+        .unwrap_or_else(|e| panic!("loading {path}: {e}"));
     host
 }
 
@@ -54,17 +59,24 @@ pub fn database_contents(db: &Database) -> Vec<(String, Vec<Vec<SqlValue>>)> {
         let mut stmt = raw
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .expect("list tables");
-        stmt.query_map([], |r| r.get(0)).expect("query").map(|r| r.expect("name")).collect()
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .map(|r| r.expect("name"))
+            .collect()
     };
     tables.sort();
     tables
         .into_iter()
         .map(|table| {
-            let mut stmt = raw.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1")).expect("select");
+            let mut stmt = raw
+                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1"))
+                .expect("select");
             let width = stmt.column_count();
             let rows = stmt
                 .query_map([], |row| {
-                    (0..width).map(|i| row.get_ref(i).map(SqlValue::from_ref)).collect::<Result<Vec<_>, _>>()
+                    (0..width)
+                        .map(|i| row.get_ref(i).map(SqlValue::from_ref))
+                        .collect::<Result<Vec<_>, _>>()
                 })
                 .expect("rows")
                 .map(|r| r.expect("row"))

@@ -22,14 +22,25 @@ fn fails_cleanly(host: &PluginHost, procedure: &str) -> Failure {
     let error = call(host, procedure).expect_err("the call must fail");
     assert_eq!(error.plugin, "misbehaving");
     assert_eq!(error.export, format!("rpc.handle({procedure})"));
-    assert_eq!(database_contents(&host.services().database), before, "{procedure} left writes behind");
-    assert_eq!(host.published().len(), published_before, "{procedure} published despite failing");
+    assert_eq!(
+        database_contents(&host.services().database),
+        before,
+        "{procedure} left writes behind"
+    );
+    assert_eq!(
+        host.published().len(),
+        published_before,
+        "{procedure} published despite failing"
+    );
 
     let rows_before = call(host, "count").expect("count after failure");
     call(host, "write").expect("the next invocation succeeds");
     let rows_after = call(host, "count").expect("count");
     assert_eq!(rows_after.as_i64(), rows_before.as_i64().map(|n| n + 1));
-    assert!(host.published().len() > published_before, "a good invocation publishes");
+    assert!(
+        host.published().len() > published_before,
+        "a good invocation publishes"
+    );
     error.failure
 }
 
@@ -38,7 +49,12 @@ fn an_infinite_loop_is_interrupted_at_the_deadline() {
     let host = fixture_host();
     let started = Instant::now();
     let failure = fails_cleanly(&host, "spin");
-    assert_eq!(failure, Failure::Deadline { limit: test_limits().deadline });
+    assert_eq!(
+        failure,
+        Failure::Deadline {
+            limit: test_limits().deadline
+        }
+    );
     // Not a timing claim: only proof that the loop was stopped rather than waited for.
     assert!(started.elapsed() < Duration::from_secs(60));
 }
@@ -47,14 +63,23 @@ fn an_infinite_loop_is_interrupted_at_the_deadline() {
 fn a_memory_hog_is_stopped_at_the_cap() {
     let host = fixture_host();
     let failure = fails_cleanly(&host, "grow-memory");
-    assert_eq!(failure, Failure::MemoryCap { limit_bytes: test_limits().memory_bytes });
+    assert_eq!(
+        failure,
+        Failure::MemoryCap {
+            limit_bytes: test_limits().memory_bytes
+        }
+    );
 }
 
 #[test]
 fn a_fuel_budget_stops_a_long_computation_deterministically() {
     let mut config = test_config();
     config.engine = EngineOptions { fuel: true };
-    config.limits = Limits { fuel: Some(50_000_000), deadline: Duration::from_secs(30), ..test_limits() };
+    config.limits = Limits {
+        fuel: Some(50_000_000),
+        deadline: Duration::from_secs(30),
+        ..test_limits()
+    };
     let host = host_with(artifacts::MISBEHAVING_FIXTURE_PATH, config);
     let failure = fails_cleanly(&host, "burn-fuel");
     assert_eq!(failure, Failure::FuelExhausted { fuel: 50_000_000 });
@@ -64,7 +89,9 @@ fn a_fuel_budget_stops_a_long_computation_deterministically() {
 fn a_trap_after_writing_rolls_back_and_names_the_panic() {
     let host = fixture_host();
     match fails_cleanly(&host, "trap") {
-        Failure::Trap { message } => assert!(message.contains("fixture trap on purpose"), "{message}"),
+        Failure::Trap { message } => {
+            assert!(message.contains("fixture trap on purpose"), "{message}")
+        }
         other => panic!("expected a trap, got {other:?}"),
     }
 }
@@ -80,7 +107,10 @@ fn an_error_after_writing_and_publishing_keeps_nothing() {
 #[test]
 fn a_trap_after_publishing_keeps_nothing() {
     let host = fixture_host();
-    assert!(matches!(fails_cleanly(&host, "publish-then-trap"), Failure::Trap { .. }));
+    assert!(matches!(
+        fails_cleanly(&host, "publish-then-trap"),
+        Failure::Trap { .. }
+    ));
 }
 
 #[test]
@@ -103,22 +133,49 @@ fn a_committed_invocation_publishes_its_outbox_in_order() {
     let channels: Vec<String> = host
         .published()
         .iter()
-        .map(|p| serde_json::to_value(&p.entry).unwrap()["channel"].as_str().unwrap().to_owned())
+        .map(|p| {
+            serde_json::to_value(&p.entry).unwrap()["channel"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(channels, ["enqueue", "hook", "signal", "entity-request", "cache-set", "cache-invalidate"]);
-    assert_eq!(host.services().cache.get("misbehaving", "key:ok").as_deref(), Some(r#"{"tag":"ok"}"#));
+    assert_eq!(
+        channels,
+        [
+            "enqueue",
+            "hook",
+            "signal",
+            "entity-request",
+            "cache-set",
+            "cache-invalidate"
+        ]
+    );
+    assert_eq!(
+        host.services()
+            .cache
+            .get("misbehaving", "key:ok")
+            .as_deref(),
+        Some(r#"{"tag":"ok"}"#)
+    );
 }
 
 #[test]
 fn rollback_to_a_savepoint_undoes_its_sql_and_its_outbox_entries() {
     let host = fixture_host();
     call(&host, "savepoint").unwrap();
-    assert_eq!(call(&host, "count").unwrap(), 1, "only the row written before the savepoint stays");
+    assert_eq!(
+        call(&host, "count").unwrap(),
+        1,
+        "only the row written before the savepoint stays"
+    );
     let tags: Vec<String> = host
         .published()
         .iter()
         .filter_map(|p| match &p.entry {
-            slo_host::capabilities::outbox::OutboxEntry::Hook { payload, .. } => Some(payload.clone()),
+            slo_host::capabilities::outbox::OutboxEntry::Hook { payload, .. } => {
+                Some(payload.clone())
+            }
             _ => None,
         })
         .collect();
@@ -130,7 +187,9 @@ fn transaction_control_pragma_attach_and_batches_are_refused_as_sql_errors() {
     let host = fixture_host();
     let results = call(&host, "refused-sql").expect("refusals are errors, not traps");
     for attempt in results.as_array().unwrap() {
-        let error = attempt["error"].as_str().unwrap_or_else(|| panic!("allowed: {attempt}"));
+        let error = attempt["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("allowed: {attempt}"));
         assert!(error.contains("Refused("), "{attempt}");
     }
 }
@@ -158,8 +217,15 @@ fn randomness_is_deterministic_under_a_seed_and_fresh_per_invocation() {
 fn a_component_that_is_not_a_component_is_refused_with_a_message() {
     let host = fixture_host();
     let error = host.load_bytes(b"\0asm not really").err().expect("refused");
-    assert!(error.to_string().contains("does not fit contract"), "{error}");
-    assert_eq!(host.plugin().unwrap().id(), "misbehaving", "the loaded plugin keeps serving");
+    assert!(
+        error.to_string().contains("does not fit contract"),
+        "{error}"
+    );
+    assert_eq!(
+        host.plugin().unwrap().id(),
+        "misbehaving",
+        "the loaded plugin keeps serving"
+    );
 }
 
 #[test]

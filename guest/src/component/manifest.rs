@@ -32,7 +32,10 @@ pub fn describe() -> wit::PluginManifest {
         recurring_jobs: Vec::new(),
         migrations: MIGRATIONS
             .iter()
-            .map(|m| wit::Migration { id: m.id.into(), sql: m.sql.into() })
+            .map(|m| wit::Migration {
+                id: m.id.into(),
+                sql: m.sql.into(),
+            })
             .collect(),
         procedures: spec::PROCEDURES
             .iter()

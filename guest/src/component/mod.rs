@@ -6,7 +6,9 @@ mod manifest;
 
 use crate::core::PluginError;
 use crate::service;
-use bindings::checkstack::plugin::types::{self as wit, Caller, EntityChange, EntityOp, EntityState, HookMeta, Job};
+use bindings::checkstack::plugin::types::{
+    self as wit, Caller, EntityChange, EntityOp, EntityState, HookMeta, Job,
+};
 use bindings::exports::checkstack::plugin as exports;
 
 /// Generated from `wit/`; the same package the host is generated from.
@@ -44,53 +46,95 @@ impl exports::manifest::Guest for SloPlugin {
 
 impl exports::lifecycle::Guest for SloPlugin {
     fn init() -> Result<(), wit::PluginError> {
-        host::log_info(&format!("slo plugin {} initialised", crate::manifest::VERSION));
+        host::log_info(&format!(
+            "slo plugin {} initialised",
+            crate::manifest::VERSION
+        ));
         Ok(())
     }
 }
 
 impl exports::entity_provider::Guest for SloPlugin {
     fn read(kind: String, _ids: Vec<String>) -> Result<Vec<EntityState>, wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!("entity kind {kind:?} is not owned by this plugin version")))
+        Err(wit::PluginError::NotFound(format!(
+            "entity kind {kind:?} is not owned by this plugin version"
+        )))
     }
 
     fn apply(kind: String, _id: String, _op: EntityOp) -> Result<Option<String>, wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!("entity kind {kind:?} is not owned by this plugin version")))
+        Err(wit::PluginError::NotFound(format!(
+            "entity kind {kind:?} is not owned by this plugin version"
+        )))
     }
 
     fn derive(change: EntityChange) -> Result<Vec<String>, wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!("no change deriver for kind {:?}", change.kind)))
+        Err(wit::PluginError::NotFound(format!(
+            "no change deriver for kind {:?}",
+            change.kind
+        )))
     }
 }
 
 impl exports::handlers::Guest for SloPlugin {
-    fn on_entity_change(worker_group: String, _change: EntityChange) -> Result<(), wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!("no entity subscription {worker_group:?}")))
+    fn on_entity_change(
+        worker_group: String,
+        _change: EntityChange,
+    ) -> Result<(), wit::PluginError> {
+        Err(wit::PluginError::NotFound(format!(
+            "no entity subscription {worker_group:?}"
+        )))
     }
 
-    fn on_hook(worker_group: String, _hook_id: String, _payload: String, _meta: HookMeta) -> Result<(), wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!("no hook subscription {worker_group:?}")))
+    fn on_hook(
+        worker_group: String,
+        _hook_id: String,
+        _payload: String,
+        _meta: HookMeta,
+    ) -> Result<(), wit::PluginError> {
+        Err(wit::PluginError::NotFound(format!(
+            "no hook subscription {worker_group:?}"
+        )))
     }
 
     fn on_job(job: Job) -> Result<(), wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!("no consumer for queue {:?}", job.queue)))
+        Err(wit::PluginError::NotFound(format!(
+            "no consumer for queue {:?}",
+            job.queue
+        )))
     }
 }
 
 impl exports::rpc::Guest for SloPlugin {
-    fn handle(procedure: String, input: String, _caller: Caller) -> Result<String, wit::PluginError> {
+    fn handle(
+        procedure: String,
+        input: String,
+        _caller: Caller,
+    ) -> Result<String, wit::PluginError> {
         let input = parse_json("input", &input)?;
-        let output = service::handle_rpc(&host::HostDatabase, &host::HostEnv, &procedure, &input).map_err(to_wit)?;
+        let output = service::handle_rpc(&host::HostDatabase, &host::HostEnv, &procedure, &input)
+            .map_err(to_wit)?;
         Ok(output.to_string())
     }
 }
 
 impl exports::gitops::Guest for SloPlugin {
-    fn reconcile(entity: exports::gitops::GitopsEntity, _existing: Option<String>) -> Result<String, wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!("GitOps kind {:?} is not served by this plugin version", entity.kind)))
+    fn reconcile(
+        entity: exports::gitops::GitopsEntity,
+        _existing: Option<String>,
+    ) -> Result<String, wit::PluginError> {
+        Err(wit::PluginError::NotFound(format!(
+            "GitOps kind {:?} is not served by this plugin version",
+            entity.kind
+        )))
     }
 
-    fn delete(kind: String, _name: String, _entity_id: Option<String>) -> Result<(), wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!("GitOps kind {kind:?} is not served by this plugin version")))
+    fn delete(
+        kind: String,
+        _name: String,
+        _entity_id: Option<String>,
+    ) -> Result<(), wit::PluginError> {
+        Err(wit::PluginError::NotFound(format!(
+            "GitOps kind {kind:?} is not served by this plugin version"
+        )))
     }
 }

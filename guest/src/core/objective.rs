@@ -242,7 +242,9 @@ impl BurnRateInput {
         BurnRateThresholds {
             warning_percent: self.warning_percent.unwrap_or(base.warning_percent),
             critical_percent: self.critical_percent.unwrap_or(base.critical_percent),
-            fast_burn_multiplier: self.fast_burn_multiplier.unwrap_or(base.fast_burn_multiplier),
+            fast_burn_multiplier: self
+                .fast_burn_multiplier
+                .unwrap_or(base.fast_burn_multiplier),
         }
     }
 }
@@ -252,7 +254,10 @@ pub fn validate_target(target: f64) -> Result<f64, PluginError> {
     if target < 0.0 {
         Err(PluginError::invalid_field("target", "Target must be >= 0"))
     } else if target > 100.0 {
-        Err(PluginError::invalid_field("target", "Target must be <= 100"))
+        Err(PluginError::invalid_field(
+            "target",
+            "Target must be <= 100",
+        ))
     } else {
         Ok(target)
     }
@@ -263,13 +268,22 @@ pub fn validate_window_days(value: &Value) -> Result<i64, PluginError> {
     const FIELD: &str = "windowDays";
     let n = finite_number(value, FIELD)?;
     if n.fract() != 0.0 {
-        return Err(PluginError::invalid_field(FIELD, "Window must be a whole number of days"));
+        return Err(PluginError::invalid_field(
+            FIELD,
+            "Window must be a whole number of days",
+        ));
     }
     if n < 1.0 {
-        return Err(PluginError::invalid_field(FIELD, "Window must be at least 1 day"));
+        return Err(PluginError::invalid_field(
+            FIELD,
+            "Window must be at least 1 day",
+        ));
     }
     if n > MAX_WINDOW_DAYS as f64 {
-        return Err(PluginError::invalid_field(FIELD, "Window must be at most 3650 days"));
+        return Err(PluginError::invalid_field(
+            FIELD,
+            "Window must be at most 3650 days",
+        ));
     }
     // In range 1..=3650 and integral, so the conversion is exact.
     Ok(n as i64)
@@ -354,12 +368,18 @@ impl<'a> Fields<'a> {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(_) => Err(PluginError::invalid_field(key, "expected an array of strings")),
+            Some(_) => Err(PluginError::invalid_field(
+                key,
+                "expected an array of strings",
+            )),
         }
     }
 
     /// An optional `dependencyExclusion` enum value.
-    pub fn optional_exclusion(&self, key: &str) -> Result<Option<DependencyExclusion>, PluginError> {
+    pub fn optional_exclusion(
+        &self,
+        key: &str,
+    ) -> Result<Option<DependencyExclusion>, PluginError> {
         match self.optional_string(key)? {
             None => Ok(None),
             Some(s) => DependencyExclusion::parse(&s).map(Some).ok_or_else(|| {
@@ -395,31 +415,69 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.burn_rate_thresholds,
-            BurnRateThresholds { warning_percent: 50.0, critical_percent: 90.0, fast_burn_multiplier: 5.0 }
+            BurnRateThresholds {
+                warning_percent: 50.0,
+                critical_percent: 90.0,
+                fast_burn_multiplier: 5.0
+            }
         );
     }
 
     #[test]
     fn rejects_with_the_original_messages_naming_the_field() {
         let cases = [
-            (json!({"systemId": "", "target": 99, "windowDays": 7}), "systemId: System is required"),
-            (json!({"target": 99, "windowDays": 7}), "systemId: is required"),
-            (json!({"systemId": "a", "target": -0.1, "windowDays": 7}), "target: Target must be >= 0"),
-            (json!({"systemId": "a", "target": 100.5, "windowDays": 7}), "target: Target must be <= 100"),
-            (json!({"systemId": "a", "target": "99", "windowDays": 7}), "target: expected a number"),
-            (json!({"systemId": "a", "target": 99, "windowDays": 0}), "windowDays: Window must be at least 1 day"),
-            (json!({"systemId": "a", "target": 99, "windowDays": 3651}), "windowDays: Window must be at most 3650 days"),
-            (json!({"systemId": "a", "target": 99, "windowDays": 1.5}), "windowDays: Window must be a whole number of days"),
-            (json!({"systemId": "a", "target": 99, "windowDays": 7, "dependencyExclusion": "loose"}),
-             "dependencyExclusion: expected \"strict\" or \"self-only\""),
-            (json!({"systemId": "a", "target": 99, "windowDays": 7, "excludedDependencyIds": ["x", 3]}),
-             "excludedDependencyIds.1: expected a string"),
-            (json!({"systemId": "a", "target": 99, "windowDays": 7, "burnRateThresholds": {"fastBurnMultiplier": 0.5}}),
-             "burnRateThresholds.fastBurnMultiplier: must be >= 1"),
+            (
+                json!({"systemId": "", "target": 99, "windowDays": 7}),
+                "systemId: System is required",
+            ),
+            (
+                json!({"target": 99, "windowDays": 7}),
+                "systemId: is required",
+            ),
+            (
+                json!({"systemId": "a", "target": -0.1, "windowDays": 7}),
+                "target: Target must be >= 0",
+            ),
+            (
+                json!({"systemId": "a", "target": 100.5, "windowDays": 7}),
+                "target: Target must be <= 100",
+            ),
+            (
+                json!({"systemId": "a", "target": "99", "windowDays": 7}),
+                "target: expected a number",
+            ),
+            (
+                json!({"systemId": "a", "target": 99, "windowDays": 0}),
+                "windowDays: Window must be at least 1 day",
+            ),
+            (
+                json!({"systemId": "a", "target": 99, "windowDays": 3651}),
+                "windowDays: Window must be at most 3650 days",
+            ),
+            (
+                json!({"systemId": "a", "target": 99, "windowDays": 1.5}),
+                "windowDays: Window must be a whole number of days",
+            ),
+            (
+                json!({"systemId": "a", "target": 99, "windowDays": 7, "dependencyExclusion": "loose"}),
+                "dependencyExclusion: expected \"strict\" or \"self-only\"",
+            ),
+            (
+                json!({"systemId": "a", "target": 99, "windowDays": 7, "excludedDependencyIds": ["x", 3]}),
+                "excludedDependencyIds.1: expected a string",
+            ),
+            (
+                json!({"systemId": "a", "target": 99, "windowDays": 7, "burnRateThresholds": {"fastBurnMultiplier": 0.5}}),
+                "burnRateThresholds.fastBurnMultiplier: must be >= 1",
+            ),
             (json!([1, 2]), "input: expected a JSON object"),
         ];
         for (input, message) in cases {
-            assert_eq!(create(input.clone()), Err(PluginError::Invalid(message.into())), "{input}");
+            assert_eq!(
+                create(input.clone()),
+                Err(PluginError::Invalid(message.into())),
+                "{input}"
+            );
         }
     }
 

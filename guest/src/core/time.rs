@@ -37,7 +37,10 @@ mod tests {
 
     #[test]
     fn parses_back_what_it_formats() {
-        assert_eq!(parse_rfc3339("2026-06-01T00:00:00.123Z"), Some(1_780_272_000_123));
+        assert_eq!(
+            parse_rfc3339("2026-06-01T00:00:00.123Z"),
+            Some(1_780_272_000_123)
+        );
         assert_eq!(parse_rfc3339("not a date"), None);
     }
 }

@@ -85,9 +85,9 @@ impl<'a> Row<'a> {
     }
 
     fn at(&self, index: usize) -> Result<&'a SqlValue, PluginError> {
-        self.values.get(index).ok_or_else(|| {
-            PluginError::Internal(format!("storage: row has no column {index}"))
-        })
+        self.values
+            .get(index)
+            .ok_or_else(|| PluginError::Internal(format!("storage: row has no column {index}")))
     }
 
     fn type_error(&self, index: usize, wanted: &str) -> PluginError {

@@ -20,7 +20,9 @@ pub fn insert(
         .map_err(|e| PluginError::Internal(format!("storage: {e}")))?;
     let t = input.burn_rate_thresholds;
     db.execute(
-        &format!("INSERT INTO slo_objectives ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        &format!(
+            "INSERT INTO slo_objectives ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
         &[
             id.into(),
             input.system_id.as_str().into(),
@@ -37,7 +39,8 @@ pub fn insert(
             now_ms.into(),
         ],
     )?;
-    get(db, id)?.ok_or_else(|| PluginError::Internal(format!("objective {id} vanished after insert")))
+    get(db, id)?
+        .ok_or_else(|| PluginError::Internal(format!("objective {id} vanished after insert")))
 }
 
 /// The objective with `id`, if it exists.
@@ -67,7 +70,9 @@ fn from_row(row: &Row<'_>) -> Result<Objective, PluginError> {
     let excluded_dependency_ids = match row.opt_text(6)? {
         None => None,
         Some(text) => Some(serde_json::from_str::<Vec<String>>(&text).map_err(|e| {
-            PluginError::Internal(format!("storage: excluded_dependency_ids is not a string array: {e}"))
+            PluginError::Internal(format!(
+                "storage: excluded_dependency_ids is not a string array: {e}"
+            ))
         })?),
     };
     Ok(Objective {

@@ -25,7 +25,10 @@ pub struct Cache {
 impl Cache {
     /// An empty cache whose TTLs run on `clock`.
     pub fn new(clock: Clock) -> Self {
-        Cache { entries: Arc::default(), clock }
+        Cache {
+            entries: Arc::default(),
+            clock,
+        }
     }
 
     /// The live value of `key` for `plugin`, if any.
@@ -50,7 +53,13 @@ impl Cache {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((plugin.to_owned(), key.to_owned()), Entry { value, expires_at_ms });
+            .insert(
+                (plugin.to_owned(), key.to_owned()),
+                Entry {
+                    value,
+                    expires_at_ms,
+                },
+            );
     }
 
     /// Drops `keys` for `plugin`.

@@ -22,12 +22,16 @@ enum Source {
 impl Clock {
     /// The real wall clock.
     pub fn real() -> Self {
-        Clock { source: Arc::new(Source::Real) }
+        Clock {
+            source: Arc::new(Source::Real),
+        }
     }
 
     /// A virtual clock standing at `start_ms` (epoch milliseconds) until moved.
     pub fn virtual_at(start_ms: i64) -> Self {
-        Clock { source: Arc::new(Source::Virtual(AtomicI64::new(start_ms))) }
+        Clock {
+            source: Arc::new(Source::Virtual(AtomicI64::new(start_ms))),
+        }
     }
 
     /// Whether this is a virtual clock.
@@ -52,7 +56,10 @@ impl Clock {
             Source::Virtual(now) => {
                 let current = now.load(Ordering::SeqCst);
                 if ms < current {
-                    return Err(ClockError::Backwards { now: current, requested: ms });
+                    return Err(ClockError::Backwards {
+                        now: current,
+                        requested: ms,
+                    });
                 }
                 now.store(ms, Ordering::SeqCst);
                 Ok(())
@@ -110,7 +117,9 @@ impl wasmtime_wasi::HostMonotonicClock for WasiMonotonicClock {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.0.now_ms()).unwrap_or(0).saturating_mul(1_000_000)
+        u64::try_from(self.0.now_ms())
+            .unwrap_or(0)
+            .saturating_mul(1_000_000)
     }
 }
 
@@ -125,7 +134,10 @@ mod tests {
         assert_eq!(clock.now_ms(), 3_000);
         assert_eq!(
             clock.set_ms(2_000),
-            Err(ClockError::Backwards { now: 3_000, requested: 2_000 })
+            Err(ClockError::Backwards {
+                now: 3_000,
+                requested: 2_000
+            })
         );
         assert_eq!(Clock::real().set_ms(0), Err(ClockError::NotVirtual));
     }

@@ -47,18 +47,37 @@ pub struct PluginLog {
 impl PluginLog {
     /// A log that keeps the newest `capacity` lines.
     pub fn with_capacity(capacity: usize) -> Self {
-        PluginLog { lines: Arc::new(Mutex::new(VecDeque::new())), capacity }
+        PluginLog {
+            lines: Arc::new(Mutex::new(VecDeque::new())),
+            capacity,
+        }
     }
 
     /// Records `line` and forwards it to `tracing` under the `plugin` target.
     pub fn record(&self, line: LogLine) {
-        let LogLine { plugin, version, export, message, .. } = &line;
+        let LogLine {
+            plugin,
+            version,
+            export,
+            message,
+            ..
+        } = &line;
         match line.level {
-            LogLevel::Trace => tracing::trace!(target: "plugin", %plugin, %version, %export, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "plugin", %plugin, %version, %export, "{message}"),
-            LogLevel::Info => tracing::info!(target: "plugin", %plugin, %version, %export, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "plugin", %plugin, %version, %export, "{message}"),
-            LogLevel::Error => tracing::error!(target: "plugin", %plugin, %version, %export, "{message}"),
+            LogLevel::Trace => {
+                tracing::trace!(target: "plugin", %plugin, %version, %export, "{message}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "plugin", %plugin, %version, %export, "{message}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "plugin", %plugin, %version, %export, "{message}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "plugin", %plugin, %version, %export, "{message}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "plugin", %plugin, %version, %export, "{message}")
+            }
         }
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         if lines.len() == self.capacity {
@@ -69,7 +88,12 @@ impl PluginLog {
 
     /// A copy of the kept lines, oldest first.
     pub fn lines(&self) -> Vec<LogLine> {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 

@@ -123,7 +123,10 @@ mod tests {
     use super::*;
 
     fn hook(n: u32) -> OutboxEntry {
-        OutboxEntry::Hook { hook_id: format!("h{n}"), payload: "{}".into() }
+        OutboxEntry::Hook {
+            hook_id: format!("h{n}"),
+            payload: "{}".into(),
+        }
     }
 
     #[test]
@@ -141,9 +144,15 @@ mod tests {
     fn pending_cache_value_sees_the_latest_write() {
         let mut outbox = Outbox::default();
         assert_eq!(outbox.pending_cache_value("k"), None);
-        outbox.push(OutboxEntry::CacheSet { key: "k".into(), value: "1".into(), ttl_ms: 10 });
+        outbox.push(OutboxEntry::CacheSet {
+            key: "k".into(),
+            value: "1".into(),
+            ttl_ms: 10,
+        });
         assert_eq!(outbox.pending_cache_value("k"), Some(Some("1".into())));
-        outbox.push(OutboxEntry::CacheInvalidate { keys: vec!["k".into()] });
+        outbox.push(OutboxEntry::CacheInvalidate {
+            keys: vec!["k".into()],
+        });
         assert_eq!(outbox.pending_cache_value("k"), Some(None));
     }
 }

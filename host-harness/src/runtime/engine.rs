@@ -56,7 +56,11 @@ impl SandboxEngine {
                     }
                 }
             })?;
-        Ok(SandboxEngine { engine, options, stop })
+        Ok(SandboxEngine {
+            engine,
+            options,
+            stop,
+        })
     }
 
     /// The wasmtime engine.

@@ -159,12 +159,21 @@ impl fmt::Display for Failure {
             Failure::Returned { error } => write!(f, "returned {error}"),
             Failure::Trap { message } => write!(f, "trapped: {message}"),
             Failure::Deadline { limit } => {
-                write!(f, "interrupted: ran past its {} ms deadline", limit.as_millis())
+                write!(
+                    f,
+                    "interrupted: ran past its {} ms deadline",
+                    limit.as_millis()
+                )
             }
             Failure::MemoryCap { limit_bytes } => {
-                write!(f, "stopped: linear memory would exceed the cap of {limit_bytes} bytes")
+                write!(
+                    f,
+                    "stopped: linear memory would exceed the cap of {limit_bytes} bytes"
+                )
             }
-            Failure::FuelExhausted { fuel } => write!(f, "stopped: used up its fuel budget of {fuel}"),
+            Failure::FuelExhausted { fuel } => {
+                write!(f, "stopped: used up its fuel budget of {fuel}")
+            }
             Failure::Host { message } => write!(f, "host failure: {message}"),
         }
     }
@@ -192,7 +201,11 @@ impl InvocationError {
 
 impl fmt::Display for InvocationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plugin {}@{}, {}: {}", self.plugin, self.version, self.export, self.failure)
+        write!(
+            f,
+            "plugin {}@{}, {}: {}",
+            self.plugin, self.version, self.export, self.failure
+        )
     }
 }
 

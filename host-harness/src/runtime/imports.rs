@@ -1,7 +1,9 @@
 //! The contract's imports, served to the guest from the invocation's state and the host
 //! capabilities. Each function is a thin adapter: the capability modules hold the logic.
 
-use crate::bindings::checkstack::plugin::{cache, clock, entities, hooks, log, platform, queue, signals, sql, types};
+use crate::bindings::checkstack::plugin::{
+    cache, clock, entities, hooks, log, platform, queue, signals, sql, types,
+};
 use crate::capabilities::log::{LogLevel, LogLine};
 use crate::capabilities::outbox::{EntityOperation, OutboxEntry};
 use crate::capabilities::sql::{SqlError, SqlValue};
@@ -17,7 +19,9 @@ fn check_json(what: &str, text: &str) -> Result<(), types::PluginError> {
 
 fn check_name(what: &str, name: &str) -> Result<(), types::PluginError> {
     if name.trim().is_empty() {
-        Err(types::PluginError::Invalid(format!("{what} must not be empty")))
+        Err(types::PluginError::Invalid(format!(
+            "{what} must not be empty"
+        )))
     } else {
         Ok(())
     }
@@ -59,24 +63,43 @@ impl InvocationState {
     fn transaction(&mut self) -> Result<&mut crate::capabilities::sql::Transaction, sql::SqlError> {
         let export = self.tag.export.clone();
         self.transaction.as_mut().ok_or_else(|| {
-            sql::SqlError::Refused(format!("{export} runs without a database: it must not use SQL"))
+            sql::SqlError::Refused(format!(
+                "{export} runs without a database: it must not use SQL"
+            ))
         })
     }
 }
 
 impl sql::Host for InvocationState {
-    fn query(&mut self, statement: String, params: Vec<sql::SqlValue>) -> Result<sql::Rows, sql::SqlError> {
+    fn query(
+        &mut self,
+        statement: String,
+        params: Vec<sql::SqlValue>,
+    ) -> Result<sql::Rows, sql::SqlError> {
         let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
-        let rows = self.transaction()?.query(&statement, &params).map_err(to_wit_error)?;
+        let rows = self
+            .transaction()?
+            .query(&statement, &params)
+            .map_err(to_wit_error)?;
         Ok(sql::Rows {
             columns: rows.columns,
-            rows: rows.rows.into_iter().map(|r| r.into_iter().map(from_value).collect()).collect(),
+            rows: rows
+                .rows
+                .into_iter()
+                .map(|r| r.into_iter().map(from_value).collect())
+                .collect(),
         })
     }
 
-    fn execute(&mut self, statement: String, params: Vec<sql::SqlValue>) -> Result<u64, sql::SqlError> {
+    fn execute(
+        &mut self,
+        statement: String,
+        params: Vec<sql::SqlValue>,
+    ) -> Result<u64, sql::SqlError> {
         let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
-        self.transaction()?.execute(&statement, &params).map_err(to_wit_error)
+        self.transaction()?
+            .execute(&statement, &params)
+            .map_err(to_wit_error)
     }
 
     fn savepoint(&mut self) -> Result<u32, sql::SqlError> {
@@ -111,7 +134,10 @@ impl queue::Host for InvocationState {
             }
             None => {
                 self.jobs_made += 1;
-                (format!("{}:{}-{}", queue, self.tag.sequence, self.jobs_made), false)
+                (
+                    format!("{}:{}-{}", queue, self.tag.sequence, self.jobs_made),
+                    false,
+                )
             }
         };
         self.outbox.push(OutboxEntry::Enqueue {
@@ -136,7 +162,12 @@ impl hooks::Host for InvocationState {
 }
 
 impl entities::Host for InvocationState {
-    fn request(&mut self, kind: String, id: String, op: types::EntityOp) -> Result<(), types::PluginError> {
+    fn request(
+        &mut self,
+        kind: String,
+        id: String,
+        op: types::EntityOp,
+    ) -> Result<(), types::PluginError> {
         check_name("entity kind", &kind)?;
         check_name("entity id", &id)?;
         let op = match op {
@@ -149,13 +180,19 @@ impl entities::Host for InvocationState {
                 EntityOperation::Remove(json)
             }
         };
-        self.outbox.push(OutboxEntry::EntityRequest { kind, id, op });
+        self.outbox
+            .push(OutboxEntry::EntityRequest { kind, id, op });
         Ok(())
     }
 }
 
 impl platform::Host for InvocationState {
-    fn call(&mut self, plugin_id: String, procedure: String, input: String) -> Result<String, types::PluginError> {
+    fn call(
+        &mut self,
+        plugin_id: String,
+        procedure: String,
+        input: String,
+    ) -> Result<String, types::PluginError> {
         check_json("platform call input", &input)?;
         self.services
             .platform
@@ -188,7 +225,8 @@ impl cache::Host for InvocationState {
             self.write_log(LogLevel::Warn, format!("cache.set({key}) ignored: {e:?}"));
             return;
         }
-        self.outbox.push(OutboxEntry::CacheSet { key, value, ttl_ms });
+        self.outbox
+            .push(OutboxEntry::CacheSet { key, value, ttl_ms });
     }
 
     fn invalidate(&mut self, keys: Vec<String>) {

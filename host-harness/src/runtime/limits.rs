@@ -50,7 +50,12 @@ pub struct MemoryLimiter {
 impl MemoryLimiter {
     /// A limiter for `limits`.
     pub fn new(limits: &Limits) -> Self {
-        MemoryLimiter { cap: limits.memory_bytes, table_elements: limits.table_elements, used: 0, peak: 0 }
+        MemoryLimiter {
+            cap: limits.memory_bytes,
+            table_elements: limits.table_elements,
+            used: 0,
+            peak: 0,
+        }
     }
 
     /// The most linear memory the store held at once, in bytes.
@@ -68,7 +73,11 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         let wanted = self.used.saturating_sub(current).saturating_add(desired);
         if wanted > self.cap {
-            return Err(MemoryCapExceeded { cap: self.cap, wanted }.into());
+            return Err(MemoryCapExceeded {
+                cap: self.cap,
+                wanted,
+            }
+            .into());
         }
         self.used = wanted;
         self.peak = self.peak.max(wanted);
@@ -92,7 +101,10 @@ mod tests {
 
     #[test]
     fn sums_memories_against_one_cap() {
-        let mut limiter = MemoryLimiter::new(&Limits { memory_bytes: 100, ..Limits::default() });
+        let mut limiter = MemoryLimiter::new(&Limits {
+            memory_bytes: 100,
+            ..Limits::default()
+        });
         assert!(limiter.memory_growing(0, 60, None).unwrap());
         // a second memory: 60 + 30 = 90 fits
         assert!(limiter.memory_growing(0, 30, None).unwrap());

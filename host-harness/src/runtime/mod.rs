@@ -108,7 +108,11 @@ impl Runtime {
         let mut linker = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-        Ok(Runtime { engine, linker, limits })
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+        })
     }
 
     /// The limits every invocation gets.
@@ -126,24 +130,42 @@ impl Runtime {
     pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<CompiledPlugin> {
         let digest = format!(
             "sha256:{}",
-            Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+            Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         );
         let component = Component::new(self.engine.engine(), bytes)?;
         let instance_pre = self.linker.instantiate_pre(&component)?;
         let pre = PluginPre::new(instance_pre)?;
-        Ok(CompiledPlugin { component, pre, digest })
+        Ok(CompiledPlugin {
+            component,
+            pre,
+            digest,
+        })
     }
 
     /// Calls `manifest.describe` (no database; the export must be pure).
-    pub fn describe(&self, compiled: &CompiledPlugin, services: &HostServices) -> Result<PluginManifest, InvocationError> {
-        let identity = PluginIdentity { id: "(loading)".into(), version: compiled.digest.clone() };
+    pub fn describe(
+        &self,
+        compiled: &CompiledPlugin,
+        services: &HostServices,
+    ) -> Result<PluginManifest, InvocationError> {
+        let identity = PluginIdentity {
+            id: "(loading)".into(),
+            version: compiled.digest.clone(),
+        };
         let invoked = self.invoke(
             compiled,
             &identity,
             services,
             "manifest.describe",
             TransactionMode::NoDatabase,
-            |plugin, store| Ok(Ok(plugin.checkstack_plugin_manifest().call_describe(store)?)),
+            |plugin, store| {
+                Ok(Ok(plugin
+                    .checkstack_plugin_manifest()
+                    .call_describe(store)?))
+            },
         )?;
         if !invoked.outbox.is_empty() {
             return Err(InvocationError {
@@ -151,7 +173,9 @@ impl Runtime {
                 version: identity.version,
                 export: "manifest.describe".into(),
                 failure: Failure::Rejected {
-                    error: PluginError::Invalid("manifest.describe must not publish anything".into()),
+                    error: PluginError::Invalid(
+                        "manifest.describe must not publish anything".into(),
+                    ),
                 },
             });
         }
@@ -167,7 +191,10 @@ impl Runtime {
         services: &HostServices,
         export: &str,
         mode: TransactionMode,
-        call: impl FnOnce(&Plugin, &mut Store<InvocationState>) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl FnOnce(
+            &Plugin,
+            &mut Store<InvocationState>,
+        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
     ) -> Result<Invoked<R>, InvocationError> {
         let started = Instant::now();
         let fail = |failure| InvocationError {
@@ -181,17 +208,21 @@ impl Runtime {
         let transaction = match mode {
             TransactionMode::NoDatabase => None,
             TransactionMode::Transaction => {
-                let conn = services
-                    .database
-                    .checkout()
-                    .map_err(|e| fail(Failure::Host { message: format!("database unavailable: {e}") }))?;
-                Some(
-                    Transaction::begin(conn, Some(deadline))
-                        .map_err(|e| fail(Failure::Host { message: format!("cannot begin a transaction: {e}") }))?,
-                )
+                let conn = services.database.checkout().map_err(|e| {
+                    fail(Failure::Host {
+                        message: format!("database unavailable: {e}"),
+                    })
+                })?;
+                Some(Transaction::begin(conn, Some(deadline)).map_err(|e| {
+                    fail(Failure::Host {
+                        message: format!("cannot begin a transaction: {e}"),
+                    })
+                })?)
             }
         };
-        let seed = services.seed.map(|s| s ^ sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let seed = services
+            .seed
+            .map(|s| s ^ sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let sandbox = sandbox::sandbox(&services.clock, seed);
         let state = InvocationState {
             wasi: sandbox.ctx,
@@ -213,13 +244,21 @@ impl Runtime {
         store.set_epoch_deadline(SandboxEngine::ticks_for(self.limits.deadline));
         store.epoch_deadline_trap();
         if let Some(fuel) = self.limits.fuel {
-            store
-                .set_fuel(fuel)
-                .map_err(|e| fail(Failure::Host { message: format!("cannot set fuel: {e}") }))?;
+            store.set_fuel(fuel).map_err(|e| {
+                fail(Failure::Host {
+                    message: format!("cannot set fuel: {e}"),
+                })
+            })?;
         }
 
-        let outcome = compiled.pre.instantiate(&mut store).and_then(|plugin| call(&plugin, &mut store));
-        let fuel_used = self.limits.fuel.and_then(|f| store.get_fuel().ok().map(|left| f - left));
+        let outcome = compiled
+            .pre
+            .instantiate(&mut store)
+            .and_then(|plugin| call(&plugin, &mut store));
+        let fuel_used = self
+            .limits
+            .fuel
+            .and_then(|f| store.get_fuel().ok().map(|left| f - left));
         let state = store.into_data();
         let stdout = sandbox::output_text(&sandbox.stdout);
         let stderr = sandbox::output_text(&sandbox.stderr);
@@ -234,19 +273,32 @@ impl Runtime {
             peak_memory_bytes: state.limiter.peak_bytes(),
             fuel_used,
         };
-        let InvocationState { transaction, outbox, .. } = state;
+        let InvocationState {
+            transaction,
+            outbox,
+            ..
+        } = state;
 
         match outcome {
             Ok(Ok(value)) => {
                 if let Some(tx) = transaction {
-                    tx.commit()
-                        .map_err(|e| fail(Failure::Host { message: format!("commit failed, nothing was kept: {e}") }))?;
+                    tx.commit().map_err(|e| {
+                        fail(Failure::Host {
+                            message: format!("commit failed, nothing was kept: {e}"),
+                        })
+                    })?;
                 }
-                Ok(Invoked { value, outbox: outbox.into_entries(), stats })
+                Ok(Invoked {
+                    value,
+                    outbox: outbox.into_entries(),
+                    stats,
+                })
             }
             Ok(Err(error)) => {
                 drop(transaction);
-                Err(fail(Failure::Returned { error: error.into() }))
+                Err(fail(Failure::Returned {
+                    error: error.into(),
+                }))
             }
             Err(error) => {
                 drop(transaction);
@@ -258,11 +310,17 @@ impl Runtime {
     /// Turns a wasmtime error from instantiation or a call into a typed failure.
     fn classify(&self, error: wasmtime::Error, stderr: &str) -> Failure {
         if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
-            return Failure::MemoryCap { limit_bytes: cap.cap };
+            return Failure::MemoryCap {
+                limit_bytes: cap.cap,
+            };
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => Failure::Deadline { limit: self.limits.deadline },
-            Some(Trap::OutOfFuel) => Failure::FuelExhausted { fuel: self.limits.fuel.unwrap_or(0) },
+            Some(Trap::Interrupt) => Failure::Deadline {
+                limit: self.limits.deadline,
+            },
+            Some(Trap::OutOfFuel) => Failure::FuelExhausted {
+                fuel: self.limits.fuel.unwrap_or(0),
+            },
             Some(trap) => {
                 let panic: Vec<&str> = stderr
                     .lines()
@@ -276,7 +334,9 @@ impl Runtime {
                 };
                 Failure::Trap { message }
             }
-            None => Failure::Trap { message: format!("{error:#}") },
+            None => Failure::Trap {
+                message: format!("{error:#}"),
+            },
         }
     }
 }

@@ -42,13 +42,21 @@ pub fn sandbox(clock: &Clock, seed: Option<u64>) -> Sandbox {
     if let Some(seed) = seed {
         builder
             .secure_random(StdRng::seed_from_u64(seed))
-            .insecure_random(StdRng::seed_from_u64(seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15))
+            .insecure_random(StdRng::seed_from_u64(
+                seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
+            ))
             .insecure_random_seed(u128::from(seed));
     }
-    Sandbox { ctx: builder.build(), stdout, stderr }
+    Sandbox {
+        ctx: builder.build(),
+        stdout,
+        stderr,
+    }
 }
 
 /// Guest output as text, lossily decoded, without trailing whitespace.
 pub fn output_text(pipe: &MemoryOutputPipe) -> String {
-    String::from_utf8_lossy(&pipe.contents()).trim_end().to_owned()
+    String::from_utf8_lossy(&pipe.contents())
+        .trim_end()
+        .to_owned()
 }

@@ -33,11 +33,15 @@ impl SqlConnection {
             Some(p) => Connection::open(p).map_err(classify)?,
             None => Connection::open_in_memory().map_err(classify)?,
         };
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(classify)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON;").map_err(classify)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(classify)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(classify)?;
         if path.is_some() {
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(classify)?;
-            conn.pragma_update(None, "synchronous", "NORMAL").map_err(classify)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(classify)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(classify)?;
         }
         let guest_mode = Arc::new(AtomicBool::new(false));
         let denial = Arc::new(Mutex::new(None));
@@ -54,7 +58,11 @@ impl SqlConnection {
                 }
             }
         }));
-        Ok(SqlConnection { conn, guest_mode, denial })
+        Ok(SqlConnection {
+            conn,
+            guest_mode,
+            denial,
+        })
     }
 
     /// The raw connection, for host statements.

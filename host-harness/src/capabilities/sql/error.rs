@@ -41,15 +41,17 @@ impl SqlError {
                     _ => SqlError::Database(text),
                 }
             }
-            rusqlite::Error::SqlInputError { msg, sql, offset, .. } => {
-                SqlError::Syntax(format!("{msg} at offset {offset} in {sql:?}"))
-            }
+            rusqlite::Error::SqlInputError {
+                msg, sql, offset, ..
+            } => SqlError::Syntax(format!("{msg} at offset {offset} in {sql:?}")),
             rusqlite::Error::MultipleStatement => {
                 SqlError::Refused("one statement per call: split the SQL into several calls".into())
             }
-            rusqlite::Error::InvalidParameterCount(given, expected) => SqlError::Parameters(format!(
-                "the statement has {expected} placeholders but {given} parameters were given"
-            )),
+            rusqlite::Error::InvalidParameterCount(given, expected) => {
+                SqlError::Parameters(format!(
+                    "the statement has {expected} placeholders but {given} parameters were given"
+                ))
+            }
             rusqlite::Error::ExecuteReturnedResults => {
                 SqlError::Refused("the statement returns rows: use query, not execute".into())
             }

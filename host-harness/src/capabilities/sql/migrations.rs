@@ -78,7 +78,10 @@ const CREATE_HOST_TABLE: &str = "CREATE TABLE IF NOT EXISTS _host_migrations (
 
 /// The sha256 of a migration's SQL, hex.
 pub fn checksum(sql: &str) -> String {
-    Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(sql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Applies the pending migrations of `plugin` in order, at host time `now_ms`.
@@ -90,7 +93,10 @@ pub fn apply_migrations(
 ) -> Result<MigrationReport, MigrationError> {
     for (i, m) in migrations.iter().enumerate() {
         if migrations[..i].iter().any(|earlier| earlier.id == m.id) {
-            return Err(MigrationError::Duplicate { plugin: plugin.into(), id: m.id.clone() });
+            return Err(MigrationError::Duplicate {
+                plugin: plugin.into(),
+                id: m.id.clone(),
+            });
         }
     }
     let conn = db.checkout().map_err(MigrationError::Host)?;
@@ -98,7 +104,11 @@ pub fn apply_migrations(
     conn.raw().execute_batch(CREATE_HOST_TABLE).map_err(host)?;
     conn.raw().execute_batch("BEGIN IMMEDIATE").map_err(host)?;
     let outcome = run_pending(&conn, plugin, migrations, now_ms);
-    let end = if outcome.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let end = if outcome.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
     if let Err(e) = conn.raw().execute_batch(end) {
         let _ = conn.raw().execute_batch("ROLLBACK");
         return Err(host(e));
@@ -140,9 +150,12 @@ fn run_pending(
                 })
             }
             None => {
-                conn.as_guest(None, |c| c.execute_batch(&m.sql)).map_err(|cause| {
-                    MigrationError::Failed { plugin: plugin.into(), id: m.id.clone(), cause }
-                })?;
+                conn.as_guest(None, |c| c.execute_batch(&m.sql))
+                    .map_err(|cause| MigrationError::Failed {
+                        plugin: plugin.into(),
+                        id: m.id.clone(),
+                        cause,
+                    })?;
                 conn.raw()
                     .execute(
                         "INSERT INTO _host_migrations (plugin_id, migration_id, checksum, applied_at) VALUES (?, ?, ?, ?)",
@@ -161,7 +174,10 @@ mod tests {
     use super::*;
 
     fn spec(id: &str, sql: &str) -> MigrationSpec {
-        MigrationSpec { id: id.into(), sql: sql.into() }
+        MigrationSpec {
+            id: id.into(),
+            sql: sql.into(),
+        }
     }
 
     fn tables(db: &Database) -> Vec<String> {
@@ -170,18 +186,31 @@ mod tests {
             .raw()
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap();
-        let names = stmt.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        let names = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
         names
     }
 
     #[test]
     fn applies_each_migration_once_in_order() {
         let db = Database::in_memory().unwrap();
-        let list = [spec("0", "CREATE TABLE a (x INTEGER);"), spec("1", "CREATE TABLE b (y INTEGER);")];
+        let list = [
+            spec("0", "CREATE TABLE a (x INTEGER);"),
+            spec("1", "CREATE TABLE b (y INTEGER);"),
+        ];
         let first = apply_migrations(&db, "p", &list, 1).unwrap();
         assert_eq!(first.applied, vec!["0", "1"]);
         let second = apply_migrations(&db, "p", &list, 2).unwrap();
-        assert_eq!(second, MigrationReport { applied: vec![], already_applied: 2 });
+        assert_eq!(
+            second,
+            MigrationReport {
+                applied: vec![],
+                already_applied: 2
+            }
+        );
     }
 
     #[test]
@@ -195,7 +224,10 @@ mod tests {
             spec("2", "CREATE TABLE broken (;"),
         ];
         let err = apply_migrations(&db, "p", &list, 2).unwrap_err();
-        assert!(matches!(&err, MigrationError::Failed { id, .. } if id == "2"), "{err}");
+        assert!(
+            matches!(&err, MigrationError::Failed { id, .. } if id == "2"),
+            "{err}"
+        );
         assert_eq!(tables(&db), before, "table b must have been rolled back");
     }
 
@@ -203,17 +235,28 @@ mod tests {
     fn a_changed_migration_refuses_the_load() {
         let db = Database::in_memory().unwrap();
         apply_migrations(&db, "p", &[spec("0", "CREATE TABLE a (x INTEGER);")], 1).unwrap();
-        let err = apply_migrations(&db, "p", &[spec("0", "CREATE TABLE a (x TEXT);")], 2).unwrap_err();
+        let err =
+            apply_migrations(&db, "p", &[spec("0", "CREATE TABLE a (x TEXT);")], 2).unwrap_err();
         assert!(matches!(err, MigrationError::Changed { .. }), "{err}");
     }
 
     #[test]
     fn migrations_may_not_touch_host_tables_or_control_transactions() {
         let db = Database::in_memory().unwrap();
-        for sql in ["DROP TABLE _host_migrations;", "COMMIT;", "PRAGMA foreign_keys = OFF;"] {
+        for sql in [
+            "DROP TABLE _host_migrations;",
+            "COMMIT;",
+            "PRAGMA foreign_keys = OFF;",
+        ] {
             let err = apply_migrations(&db, "p", &[spec("0", sql)], 1).unwrap_err();
             assert!(
-                matches!(&err, MigrationError::Failed { cause: SqlError::Refused(_), .. }),
+                matches!(
+                    &err,
+                    MigrationError::Failed {
+                        cause: SqlError::Refused(_),
+                        ..
+                    }
+                ),
                 "{sql}: {err}"
             );
         }
@@ -222,8 +265,14 @@ mod tests {
     #[test]
     fn duplicate_ids_are_rejected_before_anything_runs() {
         let db = Database::in_memory().unwrap();
-        let list = [spec("0", "CREATE TABLE a (x INTEGER);"), spec("0", "CREATE TABLE b (x INTEGER);")];
-        assert!(matches!(apply_migrations(&db, "p", &list, 1), Err(MigrationError::Duplicate { .. })));
+        let list = [
+            spec("0", "CREATE TABLE a (x INTEGER);"),
+            spec("0", "CREATE TABLE b (x INTEGER);"),
+        ];
+        assert!(matches!(
+            apply_migrations(&db, "p", &list, 1),
+            Err(MigrationError::Duplicate { .. })
+        ));
         assert!(tables(&db).is_empty());
     }
 }

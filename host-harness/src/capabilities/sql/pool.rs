@@ -39,7 +39,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("location", &self.inner.location).finish()
+        f.debug_struct("Database")
+            .field("location", &self.inner.location)
+            .finish()
     }
 }
 
@@ -65,7 +67,10 @@ impl Database {
             inner: Arc::new(Inner {
                 location,
                 max,
-                pool: Mutex::new(Pool { idle: vec![first], open: 1 }),
+                pool: Mutex::new(Pool {
+                    idle: vec![first],
+                    open: 1,
+                }),
                 returned: Condvar::new(),
             }),
         })
@@ -81,20 +86,34 @@ impl Database {
         let mut pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(conn) = pool.idle.pop() {
-                return Ok(PooledConnection { conn: Some(conn), home: self.inner.clone() });
+                return Ok(PooledConnection {
+                    conn: Some(conn),
+                    home: self.inner.clone(),
+                });
             }
             if pool.open < self.inner.max {
                 pool.open += 1;
                 drop(pool);
                 return match connect(&self.inner.location) {
-                    Ok(conn) => Ok(PooledConnection { conn: Some(conn), home: self.inner.clone() }),
+                    Ok(conn) => Ok(PooledConnection {
+                        conn: Some(conn),
+                        home: self.inner.clone(),
+                    }),
                     Err(e) => {
-                        self.inner.pool.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
+                        self.inner
+                            .pool
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .open -= 1;
                         Err(e)
                     }
                 };
             }
-            pool = self.inner.returned.wait(pool).unwrap_or_else(|p| p.into_inner());
+            pool = self
+                .inner
+                .returned
+                .wait(pool)
+                .unwrap_or_else(|p| p.into_inner());
         }
     }
 }
@@ -117,7 +136,9 @@ impl std::ops::Deref for PooledConnection {
 
     fn deref(&self) -> &SqlConnection {
         // Invariant: `conn` is only taken in `drop`.
-        self.conn.as_ref().expect("pooled connection used after return")
+        self.conn
+            .as_ref()
+            .expect("pooled connection used after return")
     }
 }
 

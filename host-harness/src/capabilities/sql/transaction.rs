@@ -23,7 +23,12 @@ impl Transaction {
         conn.raw()
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| SqlError::classify(e, None))?;
-        Ok(Transaction { conn: Some(conn), deadline, savepoints: Vec::new(), next_savepoint: 1 })
+        Ok(Transaction {
+            conn: Some(conn),
+            deadline,
+            savepoints: Vec::new(),
+            next_savepoint: 1,
+        })
     }
 
     fn conn(&self) -> Result<&PooledConnection, SqlError> {
@@ -147,7 +152,9 @@ fn check_placeholders(stmt: &rusqlite::Statement<'_>, given: usize) -> rusqlite:
         if let Some(name) = stmt.parameter_name(i) {
             return Err(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
-                Some(format!("placeholder {name} is not allowed: use positional ? placeholders")),
+                Some(format!(
+                    "placeholder {name} is not allowed: use positional ? placeholders"
+                )),
             ));
         }
     }

@@ -1,0 +1,133 @@
+//! The `slo-host` command line: argument parsing and one module per subcommand.
+
+mod call;
+mod demo;
+mod inspect;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::artifacts::SLO_PLUGIN_COMPONENT;
+use crate::capabilities::sql::Database;
+use crate::host::{Caller, LoadedPlugin, PluginHost};
+
+/// The wasmtime host for Checkstack's SLO plugin.
+#[derive(Debug, Parser)]
+#[command(name = "slo-host", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand that runs a plugin shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunOptions {
+    /// Keep the database in this SQLite file (WAL mode) instead of in memory.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Load this component instead of the SLO plugin built into slo-host.
+    #[arg(long, value_name = "PATH")]
+    pub plugin: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the built-in demo against an embedded SQLite and print what the plugin did.
+    Demo(RunOptions),
+    /// Show a component's manifest, imports and exports.
+    Inspect {
+        /// The component (default: the built-in SLO plugin).
+        #[arg(long, value_name = "PATH")]
+        plugin: Option<PathBuf>,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one RPC procedure and print its JSON answer.
+    Call {
+        /// The procedure, e.g. `listObjectives`.
+        procedure: String,
+        /// The JSON input.
+        #[arg(default_value = "{}")]
+        input: String,
+        /// Who calls.
+        #[arg(long, value_enum, default_value_t = CallerPreset::Admin)]
+        caller: CallerPreset,
+        #[command(flatten)]
+        run: RunOptions,
+    },
+}
+
+/// The callers of scenario-format.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CallerPreset {
+    /// Holds `slo.read` and `slo.manage`.
+    Admin,
+    /// Holds `slo.read`.
+    Reader,
+    /// Signed out, no rules.
+    Anonymous,
+}
+
+impl CallerPreset {
+    /// The caller this preset stands for.
+    pub fn caller(self) -> Caller {
+        match self {
+            CallerPreset::Admin => Caller::user("admin", &["slo.read", "slo.manage"]),
+            CallerPreset::Reader => Caller::user("reader", &["slo.read"]),
+            CallerPreset::Anonymous => Caller::anonymous(&[]),
+        }
+    }
+}
+
+/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default: warnings).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(options) => demo::run(&options),
+        Command::Inspect { plugin, json } => inspect::run(plugin.as_deref(), json),
+        Command::Call {
+            procedure,
+            input,
+            caller,
+            run,
+        } => call::run(&run, &procedure, &input, caller.caller()),
+    }
+}
+
+/// Opens the database the options ask for.
+fn open_database(options: &RunOptions) -> anyhow::Result<Database> {
+    Ok(match &options.db {
+        Some(path) => Database::file(path)?,
+        None => Database::in_memory()?,
+    })
+}
+
+/// The component bytes: the file given, or the built-in SLO plugin.
+fn component_bytes(plugin: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    match plugin {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+        }
+        None => Ok(SLO_PLUGIN_COMPONENT.to_vec()),
+    }
+}
+
+/// Loads the component into `host`.
+fn load(host: &PluginHost, plugin: Option<&Path>) -> anyhow::Result<std::sync::Arc<LoadedPlugin>> {
+    let bytes = component_bytes(plugin)?;
+    Ok(host.load_bytes(&bytes)?)
+}
