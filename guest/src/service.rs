@@ -3,16 +3,29 @@
 
 use serde_json::{json, Value};
 
-use crate::core::objective::{CreateObjective, Fields};
+use crate::core::objective::{CreateObjective, Fields, Objective};
+use crate::core::status::{compute_status, window_start, Health, MaintenanceWindow, StatusInput};
 use crate::core::PluginError;
-use crate::storage::{objectives, Database};
+use crate::storage::{downtime, objectives, Database};
 
-/// What an operation needs from outside the core: the host's clock and fresh ids.
+/// What an operation needs from outside the core: the host's clock, fresh ids and the
+/// platform services the engine consults.
 pub trait Env {
     /// The host's current instant, epoch milliseconds.
     fn now_ms(&self) -> i64;
     /// A fresh UUID v4 string.
     fn new_id(&self) -> String;
+    /// The system's effective health (checks plus incident overrides); `Unknown` when the
+    /// health service cannot answer.
+    fn system_health(&self, system_id: &str) -> Health;
+    /// Maintenance windows of the system overlapping `[from, to]`; empty when the
+    /// maintenance service cannot answer (kept from the original on purpose).
+    fn maintenance_windows(
+        &self,
+        system_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Vec<MaintenanceWindow>;
 }
 
 /// Dispatches RPC `procedure` with JSON `input`. Access rules were checked by the host.
@@ -24,8 +37,8 @@ pub fn handle_rpc(
 ) -> Result<Value, PluginError> {
     match procedure {
         "createObjective" => create_objective(db, env, input),
-        "getObjective" => get_objective(db, input),
-        "listObjectives" => list_objectives(db),
+        "getObjective" => get_objective(db, env, input),
+        "listObjectives" => list_objectives(db, env),
         other => Err(PluginError::NotFound(format!(
             "procedure {other:?} does not exist"
         ))),
@@ -43,21 +56,68 @@ pub fn create_objective(
     Ok(objective.to_json())
 }
 
-/// `getObjective`: `{objective}` for an existing id, JSON `null` for an unknown one (as the
-/// original answers).
-pub fn get_objective(db: &dyn Database, input: &Value) -> Result<Value, PluginError> {
-    let id = Fields::of(input)?.required_string("id")?;
-    Ok(match objectives::get(db, &id)? {
-        Some(objective) => json!({ "objective": objective.to_json() }),
-        None => Value::Null,
-    })
+/// `computeStatus` for `objective` at the host's now, as the API's `SloStatus` JSON.
+/// Health is asked only when open events exist; maintenance only when the objective
+/// excludes it.
+pub fn status_json(
+    db: &dyn Database,
+    env: &dyn Env,
+    objective: &Objective,
+) -> Result<Value, PluginError> {
+    let now = env.now_ms();
+    let start = window_start(now, objective.window_days);
+    let events: Vec<_> = downtime::overlapping(db, &objective.id, start, now)?
+        .into_iter()
+        .map(|e| e.span)
+        .collect();
+    let health = if events.iter().any(|e| e.end_ms.is_none()) {
+        env.system_health(&objective.system_id)
+    } else {
+        Health::Healthy
+    };
+    let maintenance = if objective.exclude_maintenance_windows {
+        env.maintenance_windows(&objective.system_id, start, now)
+    } else {
+        Vec::new()
+    };
+    let status = compute_status(&StatusInput {
+        objective,
+        now,
+        events: &events,
+        health,
+        maintenance: &maintenance,
+    });
+    Ok(status.to_json(objective))
 }
 
-/// `listObjectives`: every objective, oldest first.
-pub fn list_objectives(db: &dyn Database) -> Result<Value, PluginError> {
-    let list: Vec<Value> = objectives::list(db)?
+/// `{objective, status}` for one objective.
+fn objective_with_status(
+    db: &dyn Database,
+    env: &dyn Env,
+    objective: &Objective,
+) -> Result<Value, PluginError> {
+    Ok(json!({ "objective": objective.to_json(), "status": status_json(db, env, objective)? }))
+}
+
+/// `getObjective`: `{objective, status}` for an existing id, JSON `null` for an unknown one
+/// (as the original answers).
+pub fn get_objective(
+    db: &dyn Database,
+    env: &dyn Env,
+    input: &Value,
+) -> Result<Value, PluginError> {
+    let id = Fields::of(input)?.required_string("id")?;
+    match objectives::get(db, &id)? {
+        Some(objective) => objective_with_status(db, env, &objective),
+        None => Ok(Value::Null),
+    }
+}
+
+/// `listObjectives`: every objective with its status, oldest first.
+pub fn list_objectives(db: &dyn Database, env: &dyn Env) -> Result<Value, PluginError> {
+    let list = objectives::list(db)?
         .iter()
-        .map(|o| json!({ "objective": o.to_json() }))
-        .collect();
+        .map(|o| objective_with_status(db, env, o))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(json!({ "objectives": list }))
 }

@@ -60,6 +60,18 @@ fn an_infinite_loop_is_interrupted_at_the_deadline() {
 }
 
 #[test]
+fn a_never_ending_sql_query_is_interrupted_inside_the_database() {
+    let host = fixture_host();
+    match fails_cleanly(&host, "runaway-sql") {
+        Failure::Returned { error } => {
+            assert_eq!(error.code(), "internal");
+            assert!(error.message().contains("deadline"), "{error}");
+        }
+        other => panic!("expected the plugin to report the interrupted query, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_memory_hog_is_stopped_at_the_cap() {
     let host = fixture_host();
     let failure = fails_cleanly(&host, "grow-memory");

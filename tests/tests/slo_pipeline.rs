@@ -86,6 +86,18 @@ fn an_objective_is_created_and_read_back_through_the_component() {
     )
     .unwrap();
     assert_eq!(read["objective"], created);
+    let status = &read["status"];
+    assert_eq!(status["objectiveId"], id.as_str());
+    assert_eq!(
+        status["errorBudgetTotalMinutes"], 43.199999999997544,
+        "slo-behaviour.md §4.4 row 1"
+    );
+    assert_eq!(status["errorBudgetRemainingPercent"], 100.0);
+    assert_eq!(status["currentAvailability"], 100.0);
+    assert_eq!(status["burnRate"], 0.0);
+    assert_eq!(status["isBreaching"], false);
+    assert_eq!(status["hasOpenDowntime"], false);
+    assert_eq!(status["attribution"], json!([]));
 
     let list = rpc(&host, "listObjectives", json!({}), &admin()).unwrap();
     assert_eq!(list["objectives"].as_array().unwrap().len(), 1);

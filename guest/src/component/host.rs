@@ -1,9 +1,12 @@
 //! The host's imports behind the storage and service traits.
 
-use super::bindings::checkstack::plugin::{clock, log, sql};
+use super::bindings::checkstack::plugin::{clock, log, platform, sql};
+use crate::core::status::{Health, MaintenanceWindow};
+use crate::core::time::parse_rfc3339;
 use crate::core::PluginError;
 use crate::service::Env;
 use crate::storage::{Database, Rows, SqlValue};
+use serde_json::{json, Value};
 
 /// The invocation's SQL transaction, through the host's `sql` import.
 pub struct HostDatabase;
@@ -71,6 +74,67 @@ impl Env for HostEnv {
     fn new_id(&self) -> String {
         uuid::Uuid::new_v4().to_string()
     }
+
+    fn system_health(&self, system_id: &str) -> Health {
+        let input = json!({ "systemId": system_id }).to_string();
+        match platform::call("healthcheck", "getSystemHealthStatus", &input) {
+            Ok(output) => match serde_json::from_str::<Value>(&output) {
+                Ok(v) if v["status"] == "healthy" => Health::Healthy,
+                Ok(v) if v["status"].is_string() => Health::Unhealthy,
+                _ => {
+                    log_warn(&format!(
+                        "health of {system_id}: unreadable answer {output}"
+                    ));
+                    Health::Unknown
+                }
+            },
+            Err(e) => {
+                log_warn(&format!("health of {system_id} unknown: {e:?}"));
+                Health::Unknown
+            }
+        }
+    }
+
+    fn maintenance_windows(
+        &self,
+        system_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Vec<MaintenanceWindow> {
+        let input = json!({
+            "systemIds": [system_id],
+            "from": crate::core::time::to_rfc3339(from_ms),
+            "to": crate::core::time::to_rfc3339(to_ms),
+        })
+        .to_string();
+        let output = match platform::call("maintenance", "getMaintenanceWindowsForRange", &input) {
+            Ok(output) => output,
+            Err(e) => {
+                log_warn(&format!(
+                    "maintenance of {system_id} unavailable, nothing excluded: {e:?}"
+                ));
+                return Vec::new();
+            }
+        };
+        let value: Value = serde_json::from_str(&output).unwrap_or(Value::Null);
+        value["maintenances"][system_id]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| {
+                Some(MaintenanceWindow {
+                    start_ms: parse_rfc3339(w["startAt"].as_str()?)?,
+                    end_ms: parse_rfc3339(w["endAt"].as_str()?)?,
+                    status: w["status"].as_str().unwrap_or("completed").to_owned(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Logs at warn level through the host.
+pub fn log_warn(message: &str) {
+    log::write(log::Level::Warn, message);
 }
 
 /// Logs at info level through the host.

@@ -4,6 +4,7 @@
 //! SQL that both SQLite and PostgreSQL accept. Instants are BIGINT epoch milliseconds and
 //! booleans INTEGER 0/1, so no dialect-specific type conversion is needed.
 
+pub mod downtime;
 pub mod objectives;
 
 use crate::core::PluginError;

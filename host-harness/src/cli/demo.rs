@@ -131,7 +131,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<ExitCode> {
         println!("   getObjective → {v}");
     }
 
-    demo.say("Every objective in the database:");
+    demo.say("Every objective with its status, computed by the plugin's engine (no downtime yet):");
     if let Some(list) = demo.call("listObjectives", json!({}), &admin) {
         let mut table = Table::new();
         table.set_header(vec![
@@ -140,17 +140,22 @@ pub fn run(options: &RunOptions) -> anyhow::Result<ExitCode> {
             "target %",
             "window (days)",
             "mode",
-            "created",
+            "budget (min)",
+            "left %",
+            "availability %",
         ]);
         for entry in list["objectives"].as_array().into_iter().flatten() {
             let o = &entry["objective"];
+            let s = &entry["status"];
             table.add_row(vec![
                 o["id"].as_str().unwrap_or("").to_owned(),
                 o["systemId"].as_str().unwrap_or("").to_owned(),
                 o["target"].to_string(),
                 o["windowDays"].to_string(),
                 o["dependencyExclusion"].as_str().unwrap_or("").to_owned(),
-                o["createdAt"].as_str().unwrap_or("").to_owned(),
+                s["errorBudgetTotalMinutes"].to_string(),
+                s["errorBudgetRemainingPercent"].to_string(),
+                s["currentAvailability"].to_string(),
             ]);
         }
         println!("{table}");
