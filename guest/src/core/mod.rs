@@ -1,9 +1,11 @@
 //! The pure core: domain types, validation and formulas. No I/O, no WIT, no SQL.
 
+pub mod achievement;
 pub mod budget;
 pub mod error;
 pub mod objective;
 pub mod status;
+pub mod streak;
 pub mod time;
 pub mod window;
 

@@ -176,6 +176,80 @@ impl CreateObjective {
     }
 }
 
+/// A validated `updateObjective` input (`UpdateSloObjectiveInput`): the id plus the fields to
+/// change. `systemId` and `healthCheckConfigurationId` cannot be changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UpdateObjective {
+    /// The objective to update.
+    pub id: String,
+    /// New target, 0–100.
+    pub target: Option<f64>,
+    /// New window, 1–3650.
+    pub window_days: Option<i64>,
+    /// New mode.
+    pub dependency_exclusion: Option<DependencyExclusion>,
+    /// New excluded upstreams.
+    pub excluded_dependency_ids: Option<Vec<String>>,
+    /// New maintenance exclusion.
+    pub exclude_maintenance_windows: Option<bool>,
+    /// Threshold fields to change; omitted ones keep their stored values (F36).
+    pub burn_rate_thresholds: BurnRateInput,
+}
+
+impl UpdateObjective {
+    /// Validates a JSON input. Errors are `Invalid` and name the first offending field.
+    pub fn from_json(input: &Value) -> Result<Self, PluginError> {
+        let fields = Fields::of(input)?;
+        let id = fields.required_string("id")?;
+        for fixed in ["systemId", "healthCheckConfigurationId"] {
+            if fields.get(fixed).is_some_and(|v| !v.is_null()) {
+                return Err(PluginError::invalid_field(
+                    fixed,
+                    "cannot be changed; create a new objective instead",
+                ));
+            }
+        }
+        Ok(UpdateObjective {
+            id,
+            target: match fields.get("target") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(validate_target(fields.required_number("target")?)?),
+            },
+            window_days: match fields.get("windowDays") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(validate_window_days(v)?),
+            },
+            dependency_exclusion: fields.optional_exclusion("dependencyExclusion")?,
+            excluded_dependency_ids: fields.optional_string_list("excludedDependencyIds")?,
+            exclude_maintenance_windows: fields.optional_bool("excludeMaintenanceWindows")?,
+            burn_rate_thresholds: BurnRateInput::from_json(fields.get("burnRateThresholds"))?,
+        })
+    }
+
+    /// `objective` with this update's fields applied at `now_ms`.
+    pub fn applied_to(&self, objective: &Objective, now_ms: i64) -> Objective {
+        Objective {
+            target: self.target.unwrap_or(objective.target),
+            window_days: self.window_days.unwrap_or(objective.window_days),
+            dependency_exclusion: self
+                .dependency_exclusion
+                .unwrap_or(objective.dependency_exclusion),
+            excluded_dependency_ids: self
+                .excluded_dependency_ids
+                .clone()
+                .or_else(|| objective.excluded_dependency_ids.clone()),
+            exclude_maintenance_windows: self
+                .exclude_maintenance_windows
+                .unwrap_or(objective.exclude_maintenance_windows),
+            burn_rate_thresholds: self
+                .burn_rate_thresholds
+                .applied_to(objective.burn_rate_thresholds),
+            updated_at: now_ms,
+            ..objective.clone()
+        }
+    }
+}
+
 /// A partial `burnRateThresholds` object: each present field validated, absent ones `None`.
 ///
 /// Creation fills absent fields from the defaults; an update keeps the stored values of the

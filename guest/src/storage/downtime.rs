@@ -47,6 +47,177 @@ fn from_row(row: &Row<'_>) -> Result<DowntimeEvent, PluginError> {
     })
 }
 
+/// A downtime event to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent<'a> {
+    /// Owning objective.
+    pub objective_id: &'a str,
+    /// The objective's system.
+    pub system_id: &'a str,
+    /// Who is blamed.
+    pub attribution: Attribution,
+    /// The upstream system, for upstream events.
+    pub upstream_system_id: Option<&'a str>,
+    /// Its display name.
+    pub upstream_system_name: Option<&'a str>,
+    /// `healthcheck` or `incident`.
+    pub source: &'a str,
+}
+
+impl DowntimeEvent {
+    /// The API JSON shape (`SloDowntimeEvent`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use crate::core::time::to_rfc3339;
+        serde_json::json!({
+            "id": self.id,
+            "objectiveId": self.objective_id,
+            "systemId": self.system_id,
+            "startTime": to_rfc3339(self.span.start_ms),
+            "endTime": self.span.end_ms.map(to_rfc3339),
+            "durationSeconds": self.duration_seconds,
+            "attributionType": self.span.attribution.as_str(),
+            "upstreamSystemId": self.span.upstream_system_id,
+            "upstreamSystemName": self.span.upstream_system_name,
+            "source": self.source,
+        })
+    }
+}
+
+/// Inserts an open event with `id` starting at `now_ms`; answers it.
+pub fn open(
+    db: &dyn Database,
+    id: &str,
+    event: &NewEvent<'_>,
+    now_ms: i64,
+) -> Result<DowntimeEvent, PluginError> {
+    db.execute(
+        "INSERT INTO slo_downtime_events (id, objective_id, system_id, start_time, end_time, duration_seconds, \
+         attribution_type, upstream_system_id, upstream_system_name, source) VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?)",
+        &[
+            id.into(),
+            event.objective_id.into(),
+            event.system_id.into(),
+            now_ms.into(),
+            event.attribution.as_str().into(),
+            event.upstream_system_id.into(),
+            event.upstream_system_name.into(),
+            event.source.into(),
+        ],
+    )?;
+    get(db, id)?
+        .ok_or_else(|| PluginError::Internal(format!("downtime event {id} vanished after insert")))
+}
+
+/// Closes open event `id` at `end_ms`, clamped up to its start; `duration = (end − start) / 1000`.
+/// An unknown or already closed event is a `conflict`.
+pub fn close(db: &dyn Database, id: &str, end_ms: i64) -> Result<DowntimeEvent, PluginError> {
+    let changed = db.execute(
+        "UPDATE slo_downtime_events SET \
+         end_time = CASE WHEN ? < start_time THEN start_time ELSE ? END, \
+         duration_seconds = (CASE WHEN ? < start_time THEN start_time ELSE ? END - start_time) / 1000.0 \
+         WHERE id = ? AND end_time IS NULL",
+        &[end_ms.into(), end_ms.into(), end_ms.into(), end_ms.into(), id.into()],
+    )?;
+    if changed == 0 {
+        return Err(PluginError::Conflict(format!(
+            "Cannot close downtime event {id}: not found or already closed"
+        )));
+    }
+    get(db, id)?
+        .ok_or_else(|| PluginError::Internal(format!("downtime event {id} vanished after close")))
+}
+
+/// Hard-deletes event `id`; answers whether it existed.
+pub fn delete(db: &dyn Database, id: &str) -> Result<bool, PluginError> {
+    Ok(db.execute("DELETE FROM slo_downtime_events WHERE id = ?", &[id.into()])? > 0)
+}
+
+/// The event with `id`.
+pub fn get(db: &dyn Database, id: &str) -> Result<Option<DowntimeEvent>, PluginError> {
+    let rows = db.query(
+        &format!("SELECT {COLUMNS} FROM slo_downtime_events WHERE id = ?"),
+        &[id.into()],
+    )?;
+    let first = rows.iter().next().map(|row| from_row(&row)).transpose();
+    first
+}
+
+fn select(
+    db: &dyn Database,
+    condition: &str,
+    params: &[SqlValue],
+) -> Result<Vec<DowntimeEvent>, PluginError> {
+    let rows = db.query(
+        &format!(
+            "SELECT {COLUMNS} FROM slo_downtime_events WHERE {condition} ORDER BY start_time, id"
+        ),
+        params,
+    )?;
+    rows.iter().map(|row| from_row(&row)).collect()
+}
+
+/// Open events of a system (any objective, attribution and source), oldest first.
+pub fn open_for_system(
+    db: &dyn Database,
+    system_id: &str,
+) -> Result<Vec<DowntimeEvent>, PluginError> {
+    select(
+        db,
+        "system_id = ? AND end_time IS NULL",
+        &[system_id.into()],
+    )
+}
+
+/// Open events of an objective, oldest first.
+pub fn open_for_objective(
+    db: &dyn Database,
+    objective_id: &str,
+) -> Result<Vec<DowntimeEvent>, PluginError> {
+    select(
+        db,
+        "objective_id = ? AND end_time IS NULL",
+        &[objective_id.into()],
+    )
+}
+
+/// Open self-attributed events of a system.
+pub fn open_self(db: &dyn Database, system_id: &str) -> Result<Vec<DowntimeEvent>, PluginError> {
+    select(
+        db,
+        "system_id = ? AND attribution_type = 'self' AND end_time IS NULL",
+        &[system_id.into()],
+    )
+}
+
+/// Open events of a system attributed to `upstream_system_id`.
+pub fn open_upstream(
+    db: &dyn Database,
+    system_id: &str,
+    upstream_system_id: &str,
+) -> Result<Vec<DowntimeEvent>, PluginError> {
+    select(
+        db,
+        "system_id = ? AND attribution_type = 'upstream' AND upstream_system_id = ? AND end_time IS NULL",
+        &[system_id.into(), upstream_system_id.into()],
+    )
+}
+
+/// The `limit` most recent events of an objective, newest first (ties by id, descending).
+pub fn recent(
+    db: &dyn Database,
+    objective_id: &str,
+    limit: i64,
+) -> Result<Vec<DowntimeEvent>, PluginError> {
+    let rows = db.query(
+        &format!(
+            "SELECT {COLUMNS} FROM slo_downtime_events WHERE objective_id = ? \
+             ORDER BY start_time DESC, id DESC LIMIT ?"
+        ),
+        &[objective_id.into(), limit.into()],
+    )?;
+    rows.iter().map(|row| from_row(&row)).collect()
+}
+
 /// Events of `objective_id` that may overlap `[window_start, window_end]`: closed ones that
 /// end inside or after it and open ones, ordered by start time then id (decisions F10).
 pub fn overlapping(

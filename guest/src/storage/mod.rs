@@ -4,8 +4,15 @@
 //! SQL that both SQLite and PostgreSQL accept. Instants are BIGINT epoch milliseconds and
 //! booleans INTEGER 0/1, so no dialect-specific type conversion is needed.
 
+pub mod achievements;
 pub mod downtime;
 pub mod objectives;
+pub mod snapshots;
+pub mod streaks;
+#[cfg(test)]
+pub mod test_db;
+#[cfg(test)]
+mod tests;
 
 use crate::core::PluginError;
 

@@ -1,0 +1,90 @@
+//! A native [`Database`] over an in-memory SQLite with the plugin's migrations applied, so
+//! that the storage layer's SQL is tested on a real database before it runs in the component.
+
+use rusqlite::types::{Value as RValue, ValueRef};
+use rusqlite::Connection;
+
+use super::{Database, Rows, SqlValue};
+use crate::core::PluginError;
+use crate::migrations::MIGRATIONS;
+
+/// An in-memory database with every migration applied and foreign keys on.
+pub struct TestDb {
+    conn: Connection,
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestDb {
+    /// A fresh, migrated database.
+    pub fn new() -> Self {
+        let conn = Connection::open_in_memory().expect("in-memory sqlite");
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .expect("pragma");
+        for m in MIGRATIONS {
+            conn.execute_batch(m.sql)
+                .unwrap_or_else(|e| panic!("migration {}: {e}", m.id));
+        }
+        TestDb { conn }
+    }
+}
+
+fn to_sql(v: &SqlValue) -> RValue {
+    match v {
+        SqlValue::Null => RValue::Null,
+        SqlValue::Integer(n) => RValue::Integer(*n),
+        SqlValue::Real(n) => RValue::Real(*n),
+        SqlValue::Text(s) => RValue::Text(s.clone()),
+        SqlValue::Blob(b) => RValue::Blob(b.clone()),
+    }
+}
+
+fn error(e: rusqlite::Error) -> PluginError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            PluginError::Conflict(format!("constraint: {e}"))
+        }
+        _ => PluginError::Internal(format!("sql: {e}")),
+    }
+}
+
+impl Database for TestDb {
+    fn query(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, PluginError> {
+        let mut stmt = self.conn.prepare(statement).map_err(error)?;
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let width = columns.len();
+        let params: Vec<RValue> = params.iter().map(to_sql).collect();
+        let mut cursor = stmt
+            .query(rusqlite::params_from_iter(params))
+            .map_err(error)?;
+        let mut rows = Vec::new();
+        while let Some(row) = cursor.next().map_err(error)? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(match row.get_ref(i).map_err(error)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(n) => SqlValue::Integer(n),
+                    ValueRef::Real(n) => SqlValue::Real(n),
+                    ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+                });
+            }
+            rows.push(values);
+        }
+        Ok(Rows { columns, rows })
+    }
+
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<u64, PluginError> {
+        let params: Vec<RValue> = params.iter().map(to_sql).collect();
+        self.conn
+            .execute(statement, rusqlite::params_from_iter(params))
+            .map(|n| n as u64)
+            .map_err(error)
+    }
+}
