@@ -72,6 +72,32 @@ fn a_never_ending_sql_query_is_interrupted_inside_the_database() {
 }
 
 #[test]
+fn a_transaction_the_database_rolled_back_cannot_be_committed_by_an_ok() {
+    let host = fixture_host();
+    match fails_cleanly(&host, "lost-transaction") {
+        Failure::Host { message } => assert!(message.contains("rolled back"), "{message}"),
+        other => panic!("expected the host to refuse the commit, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_outbox_is_capped_and_the_overflow_is_a_typed_error() {
+    let mut config = test_config();
+    config.limits = Limits {
+        outbox_bytes: 4 << 20,
+        ..test_limits()
+    };
+    let host = host_with(artifacts::MISBEHAVING_FIXTURE_PATH, config);
+    match fails_cleanly(&host, "flood-outbox") {
+        Failure::Returned { error } => {
+            assert_eq!(error.code(), "invalid");
+            assert!(error.message().contains("cap of 4194304 bytes"), "{error}");
+        }
+        other => panic!("expected the plugin to return the host's refusal, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_memory_hog_is_stopped_at_the_cap() {
     let host = fixture_host();
     let failure = fails_cleanly(&host, "grow-memory");

@@ -29,6 +29,27 @@ fn check_name(what: &str, name: &str) -> Result<(), types::PluginError> {
 
 impl types::Host for InvocationState {}
 
+/// Longest log line kept; longer ones are cut with a marker.
+pub const MAX_LOG_LINE: usize = 16 * 1024;
+/// Most log lines one invocation may write; later ones are dropped (with one notice).
+pub const MAX_LOG_LINES: usize = 10_000;
+
+impl InvocationState {
+    /// Buffers `entry`, refusing it when the invocation's outbox would exceed its byte cap.
+    fn buffer(&mut self, entry: OutboxEntry, bytes: usize) -> Result<(), types::PluginError> {
+        let total = self.outbox_bytes.saturating_add(bytes);
+        if total > self.outbox_limit {
+            return Err(types::PluginError::Invalid(format!(
+                "the invocation's outbox would hold {total} bytes, over its cap of {} bytes",
+                self.outbox_limit
+            )));
+        }
+        self.outbox_bytes = total;
+        self.outbox.push(entry);
+        Ok(())
+    }
+}
+
 fn to_value(v: sql::SqlValue) -> SqlValue {
     match v {
         sql::SqlValue::Null => SqlValue::Null,
@@ -140,14 +161,18 @@ impl queue::Host for InvocationState {
                 )
             }
         };
-        self.outbox.push(OutboxEntry::Enqueue {
-            queue,
-            payload,
-            job_id: job_id.clone(),
-            dedupe,
-            delay_ms: options.delay_ms.unwrap_or(0),
-            priority: options.priority.unwrap_or(0),
-        });
+        let bytes = queue.len() + payload.len() + job_id.len();
+        self.buffer(
+            OutboxEntry::Enqueue {
+                queue,
+                payload,
+                job_id: job_id.clone(),
+                dedupe,
+                delay_ms: options.delay_ms.unwrap_or(0),
+                priority: options.priority.unwrap_or(0),
+            },
+            bytes,
+        )?;
         Ok(job_id)
     }
 }
@@ -156,8 +181,8 @@ impl hooks::Host for InvocationState {
     fn emit(&mut self, hook_id: String, payload: String) -> Result<(), types::PluginError> {
         check_name("hook id", &hook_id)?;
         check_json("hook payload", &payload)?;
-        self.outbox.push(OutboxEntry::Hook { hook_id, payload });
-        Ok(())
+        let bytes = hook_id.len() + payload.len();
+        self.buffer(OutboxEntry::Hook { hook_id, payload }, bytes)
     }
 }
 
@@ -205,8 +230,8 @@ impl signals::Host for InvocationState {
     fn broadcast(&mut self, signal_id: String, payload: String) -> Result<(), types::PluginError> {
         check_name("signal id", &signal_id)?;
         check_json("signal payload", &payload)?;
-        self.outbox.push(OutboxEntry::Signal { signal_id, payload });
-        Ok(())
+        let bytes = signal_id.len() + payload.len();
+        self.buffer(OutboxEntry::Signal { signal_id, payload }, bytes)
     }
 }
 
@@ -230,12 +255,34 @@ impl cache::Host for InvocationState {
     }
 
     fn invalidate(&mut self, keys: Vec<String>) {
+        // Invalidations are never dropped (a stale cache entry is worse than a full outbox);
+        // they still count against the cap for later entries.
+        self.outbox_bytes = self
+            .outbox_bytes
+            .saturating_add(keys.iter().map(String::len).sum());
         self.outbox.push(OutboxEntry::CacheInvalidate { keys });
     }
 }
 
 impl InvocationState {
-    pub(crate) fn write_log(&self, level: LogLevel, message: String) {
+    pub(crate) fn write_log(&mut self, level: LogLevel, mut message: String) {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            if self.log_lines == MAX_LOG_LINES + 1 {
+                message =
+                    format!("log limit of {MAX_LOG_LINES} lines reached; later lines are dropped");
+            } else {
+                return;
+            }
+        }
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" … (truncated)");
+        }
         self.services.log.record(LogLine {
             plugin: self.tag.plugin.clone(),
             version: self.tag.version.clone(),

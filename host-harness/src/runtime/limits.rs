@@ -13,16 +13,20 @@ pub struct Limits {
     pub table_elements: usize,
     /// Instruction budget; `None` for unlimited. Needs an engine built with fuel enabled.
     pub fuel: Option<u64>,
+    /// Cap on what one invocation may buffer for publication (payload bytes summed over the
+    /// outbox), so that host memory stays bounded whatever a plugin does.
+    pub outbox_bytes: usize,
 }
 
 impl Default for Limits {
-    /// 5 s, 64 MiB, 100,000 table elements, no fuel budget.
+    /// 5 s, 64 MiB of linear memory, 100,000 table elements, no fuel budget, 64 MiB of outbox.
     fn default() -> Self {
         Limits {
             deadline: Duration::from_secs(5),
             memory_bytes: 64 << 20,
             table_elements: 100_000,
             fuel: None,
+            outbox_bytes: 64 << 20,
         }
     }
 }
@@ -45,6 +49,9 @@ pub struct MemoryLimiter {
     table_elements: usize,
     used: usize,
     peak: usize,
+    /// The growth last allowed, undone if wasmtime then fails the grow (past the memory's own
+    /// maximum, or the OS refused), so that refused grows leave no phantom bytes.
+    pending: usize,
 }
 
 impl MemoryLimiter {
@@ -55,6 +62,7 @@ impl MemoryLimiter {
             table_elements: limits.table_elements,
             used: 0,
             peak: 0,
+            pending: 0,
         }
     }
 
@@ -79,9 +87,16 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             }
             .into());
         }
+        self.pending = wanted - self.used.min(wanted);
         self.used = wanted;
         self.peak = self.peak.max(wanted);
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.used -= self.pending.min(self.used);
+        self.pending = 0;
+        Ok(())
     }
 
     fn table_growing(
@@ -113,5 +128,21 @@ mod tests {
         let cap = err.downcast_ref::<MemoryCapExceeded>().unwrap();
         assert_eq!((cap.cap, cap.wanted), (100, 110));
         assert_eq!(limiter.peak_bytes(), 90);
+    }
+
+    #[test]
+    fn a_failed_grow_leaves_no_phantom_bytes() {
+        let mut limiter = MemoryLimiter::new(&Limits {
+            memory_bytes: 100,
+            ..Limits::default()
+        });
+        assert!(limiter.memory_growing(0, 50, None).unwrap());
+        // wasmtime allows the grow with us, then fails it (past the memory's own maximum)
+        assert!(limiter.memory_growing(50, 90, Some(60)).unwrap());
+        limiter
+            .memory_grow_failed(wasmtime::format_err!("past maximum"))
+            .unwrap();
+        // the real total is still 50, so growing to 100 fits
+        assert!(limiter.memory_growing(50, 100, None).unwrap());
     }
 }

@@ -204,8 +204,7 @@ impl Runtime {
             failure,
         };
         let sequence = services.next_sequence();
-        let deadline = started + self.limits.deadline;
-        let transaction = match mode {
+        let mut transaction = match mode {
             TransactionMode::NoDatabase => None,
             TransactionMode::Transaction => {
                 let conn = services.database.checkout().map_err(|e| {
@@ -213,13 +212,18 @@ impl Runtime {
                         message: format!("database unavailable: {e}"),
                     })
                 })?;
-                Some(Transaction::begin(conn, Some(deadline)).map_err(|e| {
+                Some(Transaction::begin(conn, None).map_err(|e| {
                     fail(Failure::Host {
                         message: format!("cannot begin a transaction: {e}"),
                     })
                 })?)
             }
         };
+        // One deadline for wasm (epoch) and SQL (progress handler), counted from here: time
+        // spent waiting for a connection is not charged to the plugin.
+        if let Some(tx) = transaction.as_mut() {
+            tx.set_deadline(Instant::now() + self.limits.deadline);
+        }
         let seed = services
             .seed
             .map(|s| s ^ sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -238,6 +242,9 @@ impl Runtime {
                 sequence,
             },
             jobs_made: 0,
+            outbox_bytes: 0,
+            outbox_limit: self.limits.outbox_bytes,
+            log_lines: 0,
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -259,7 +266,7 @@ impl Runtime {
             .limits
             .fuel
             .and_then(|f| store.get_fuel().ok().map(|left| f - left));
-        let state = store.into_data();
+        let mut state = store.into_data();
         let stdout = sandbox::output_text(&sandbox.stdout);
         let stderr = sandbox::output_text(&sandbox.stderr);
         for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
@@ -280,6 +287,14 @@ impl Runtime {
         } = state;
 
         match outcome {
+            Ok(Ok(_)) if transaction.as_ref().is_some_and(Transaction::is_lost) => {
+                Err(fail(Failure::Host {
+                    message: "the database rolled back the invocation's transaction (an \
+                              interrupted or rolled-back statement), so its `ok` cannot be \
+                              committed; nothing was kept"
+                        .into(),
+                }))
+            }
             Ok(Ok(value)) => {
                 if let Some(tx) = transaction {
                     tx.commit().map_err(|e| {

@@ -11,8 +11,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use crate::capabilities::clock::{Clock, WasiMonotonicClock, WasiWallClock};
 
-/// How much guest output per stream is kept per invocation.
-pub const OUTPUT_CAPACITY: usize = 64 * 1024;
+/// How much guest output per stream an invocation may write. Writing more closes the stream,
+/// and Rust's `println!` then panics: a limit, like the memory cap, reported as a trap.
+pub const OUTPUT_CAPACITY: usize = 1 << 20;
 
 /// A built context plus handles on its output pipes.
 pub struct Sandbox {

@@ -83,6 +83,11 @@ pub struct InvocationState {
     pub(crate) services: HostServices,
     pub(crate) tag: InvocationTag,
     pub(crate) jobs_made: u32,
+    /// Payload bytes buffered in the outbox so far, against `outbox_limit`.
+    pub(crate) outbox_bytes: usize,
+    pub(crate) outbox_limit: usize,
+    /// Log lines written so far by this invocation.
+    pub(crate) log_lines: usize,
 }
 
 impl WasiView for InvocationState {

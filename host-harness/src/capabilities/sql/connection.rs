@@ -113,6 +113,25 @@ fn guest_denial(action: &AuthAction<'_>) -> Option<String> {
         AuthAction::Pragma { pragma_name, .. } => {
             Some(format!("PRAGMA {pragma_name} is not allowed for plugins"))
         }
+        // Temporary objects outlive the invocation on a pooled connection and can shadow
+        // other tables; triggers run later with whatever rights the writer has; virtual
+        // tables reach outside the database.
+        AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. }
+        | AuthAction::DropTempIndex { .. }
+        | AuthAction::DropTempTable { .. }
+        | AuthAction::DropTempTrigger { .. }
+        | AuthAction::DropTempView { .. } => {
+            Some("temporary tables, indexes, views and triggers are not allowed for plugins".into())
+        }
+        AuthAction::CreateTrigger { .. } | AuthAction::DropTrigger { .. } => {
+            Some("triggers are not allowed for plugins".into())
+        }
+        AuthAction::CreateVtable { .. } | AuthAction::DropVtable { .. } => {
+            Some("virtual tables are not allowed for plugins".into())
+        }
         AuthAction::Read { table_name, .. }
         | AuthAction::Insert { table_name }
         | AuthAction::Update { table_name, .. }

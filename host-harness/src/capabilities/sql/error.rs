@@ -35,6 +35,7 @@ impl SqlError {
                         SqlError::Refused(denial.unwrap_or(text))
                     }
                     ErrorCode::Unknown => SqlError::Syntax(text),
+                    ErrorCode::TooBig => SqlError::Refused(text),
                     ErrorCode::OperationInterrupted => SqlError::Database(
                         "statement interrupted: the invocation's deadline passed".into(),
                     ),

@@ -68,6 +68,9 @@ pub enum MigrationError {
     Host(SqlError),
 }
 
+/// How long one migration may run before it is interrupted (and the load refused).
+pub const MIGRATION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 const CREATE_HOST_TABLE: &str = "CREATE TABLE IF NOT EXISTS _host_migrations (
     plugin_id TEXT NOT NULL,
     migration_id TEXT NOT NULL,
@@ -150,7 +153,9 @@ fn run_pending(
                 })
             }
             None => {
-                conn.as_guest(None, |c| c.execute_batch(&m.sql))
+                let deadline = std::time::Instant::now() + MIGRATION_DEADLINE;
+                super::transaction::refuse_host_names(&m.sql)
+                    .and_then(|()| conn.as_guest(Some(deadline), |c| c.execute_batch(&m.sql)))
                     .map_err(|cause| MigrationError::Failed {
                         plugin: plugin.into(),
                         id: m.id.clone(),

@@ -145,11 +145,18 @@ impl std::ops::Deref for PooledConnection {
 impl Drop for PooledConnection {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            // A connection left inside a transaction (a bug elsewhere) is closed, not reused.
+            // A connection is never handed out again inside a transaction: roll it back first.
+            // (An in-memory database lives in its one connection, so it must be kept.)
+            if !conn.raw().is_autocommit() {
+                if let Err(e) = conn.raw().execute_batch("ROLLBACK") {
+                    tracing::error!("rolling back a returned connection failed: {e}");
+                }
+            }
             let mut pool = self.home.pool.lock().unwrap_or_else(|p| p.into_inner());
             if conn.raw().is_autocommit() {
                 pool.idle.push(conn);
             } else {
+                tracing::error!("closing a connection stuck in a transaction");
                 pool.open -= 1;
             }
             self.home.returned.notify_one();

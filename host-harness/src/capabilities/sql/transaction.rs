@@ -11,6 +11,10 @@ use super::value::{Rows, SqlValue};
 pub struct Transaction {
     conn: Option<PooledConnection>,
     deadline: Option<Instant>,
+    /// Set when SQLite ended the transaction by itself (an interrupted write, `OR ROLLBACK`,
+    /// `RAISE(ROLLBACK)`): every later statement is refused and the invocation must fail,
+    /// because its earlier writes are gone and later ones would autocommit.
+    lost: bool,
     /// Open savepoints, oldest first: (id, the caller's mark to restore on rollback).
     savepoints: Vec<(u32, usize)>,
     next_savepoint: u32,
@@ -26,19 +30,55 @@ impl Transaction {
         Ok(Transaction {
             conn: Some(conn),
             deadline,
+            lost: false,
             savepoints: Vec::new(),
             next_savepoint: 1,
         })
     }
 
+    /// Sets the instant after which running guest statements are interrupted (the same
+    /// instant as the invocation's epoch deadline).
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
+
+    /// Whether SQLite ended the transaction behind the invocation's back.
+    pub fn is_lost(&self) -> bool {
+        self.lost
+    }
+
     fn conn(&self) -> Result<&PooledConnection, SqlError> {
+        if self.lost {
+            return Err(lost_error());
+        }
         self.conn
             .as_ref()
             .ok_or_else(|| SqlError::Database("the transaction has already ended".into()))
     }
 
-    /// Runs a guest statement that returns rows.
-    pub fn query(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
+    /// Records whether the last statement made SQLite leave the transaction.
+    fn check_alive<T>(&mut self, result: Result<T, SqlError>) -> Result<T, SqlError> {
+        let alive = self.conn.as_ref().is_some_and(|c| !c.raw().is_autocommit());
+        if alive {
+            result
+        } else {
+            self.lost = true;
+            Err(result.err().map_or_else(lost_error, |e| {
+                SqlError::Database(format!(
+                    "{e}; the database rolled back the whole invocation"
+                ))
+            }))
+        }
+    }
+
+    /// Runs a guest statement that returns rows (at most [`MAX_ROWS`] rows).
+    pub fn query(&mut self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
+        let result = self.query_inner(statement, params);
+        self.check_alive(result)
+    }
+
+    fn query_inner(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
+        refuse_host_names(statement)?;
         let conn = self.conn()?;
         conn.as_guest(self.deadline, |c| {
             let mut stmt = c.prepare(statement)?;
@@ -48,6 +88,14 @@ impl Transaction {
             let mut rows = Vec::new();
             let mut cursor = stmt.query(rusqlite::params_from_iter(params.iter()))?;
             while let Some(row) = cursor.next()? {
+                if rows.len() == MAX_ROWS {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
+                        Some(format!(
+                            "the query returns more than {MAX_ROWS} rows: page it with LIMIT"
+                        )),
+                    ));
+                }
                 let mut values = Vec::with_capacity(width);
                 for i in 0..width {
                     values.push(SqlValue::from_ref(row.get_ref(i)?));
@@ -59,7 +107,13 @@ impl Transaction {
     }
 
     /// Runs a guest statement that returns no rows; answers the number of rows it changed.
-    pub fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
+    pub fn execute(&mut self, statement: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
+        let result = self.execute_inner(statement, params);
+        self.check_alive(result)
+    }
+
+    fn execute_inner(&self, statement: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
+        refuse_host_names(statement)?;
         let conn = self.conn()?;
         conn.as_guest(self.deadline, |c| {
             let mut stmt = c.prepare(statement)?;
@@ -73,7 +127,8 @@ impl Transaction {
     /// length, so that entries made after the savepoint can be discarded with it).
     pub fn savepoint(&mut self, mark: usize) -> Result<u32, SqlError> {
         let id = self.next_savepoint;
-        self.host_statement(&format!("SAVEPOINT host_sp_{id}"))?;
+        let result = self.host_statement(&format!("SAVEPOINT host_sp_{id}"));
+        self.check_alive(result)?;
         self.next_savepoint += 1;
         self.savepoints.push((id, mark));
         Ok(id)
@@ -142,6 +197,31 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         self.rollback_inner();
     }
+}
+
+/// The most rows one query may return; a larger result is an error naming the limit.
+pub const MAX_ROWS: usize = 100_000;
+
+/// Refuses any statement that names a host table, even where the authorizer cannot see the
+/// name (the new name of `ALTER TABLE … RENAME TO`).
+pub(crate) fn refuse_host_names(statement: &str) -> Result<(), SqlError> {
+    if statement
+        .to_ascii_lowercase()
+        .contains(super::connection::HOST_TABLE_PREFIX)
+    {
+        Err(SqlError::Refused(format!(
+            "names starting with {} belong to the host",
+            super::connection::HOST_TABLE_PREFIX
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+fn lost_error() -> SqlError {
+    SqlError::Database(
+        "the database rolled back this invocation's transaction; it can only fail now".into(),
+    )
 }
 
 /// Plugins use positional `?` placeholders only (portable to PostgreSQL, where the host
