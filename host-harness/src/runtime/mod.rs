@@ -13,6 +13,7 @@ mod error;
 mod imports;
 mod limits;
 mod sandbox;
+mod sleep;
 mod state;
 
 use std::time::{Duration, Instant};
@@ -107,6 +108,7 @@ impl Runtime {
         let engine = SandboxEngine::new(options)?;
         let mut linker = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        sleep::cap_wasi_sleeps(&mut linker)?;
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         Ok(Runtime {
             engine,
@@ -221,8 +223,9 @@ impl Runtime {
         };
         // One deadline for wasm (epoch) and SQL (progress handler), counted from here: time
         // spent waiting for a connection is not charged to the plugin.
+        let deadline = Instant::now() + self.limits.deadline;
         if let Some(tx) = transaction.as_mut() {
-            tx.set_deadline(Instant::now() + self.limits.deadline);
+            tx.set_deadline(deadline);
         }
         let seed = services
             .seed
@@ -242,6 +245,7 @@ impl Runtime {
                 sequence,
             },
             jobs_made: 0,
+            deadline: Some(deadline),
             outbox_bytes: 0,
             outbox_limit: self.limits.outbox_bytes,
             log_lines: 0,
@@ -286,7 +290,13 @@ impl Runtime {
             ..
         } = state;
 
+        let overran = Instant::now() >= deadline;
         match outcome {
+            // Still running at its deadline: the epoch interrupt only fires inside wasm, so a
+            // guest that spent its time in host calls (a capped sleep) is stopped here.
+            Ok(_) if overran => Err(fail(Failure::Deadline {
+                limit: self.limits.deadline,
+            })),
             Ok(Ok(_)) if transaction.as_ref().is_some_and(Transaction::is_lost) => {
                 Err(fail(Failure::Host {
                     message: "the database rolled back the invocation's transaction (an \

@@ -83,6 +83,8 @@ pub struct InvocationState {
     pub(crate) services: HostServices,
     pub(crate) tag: InvocationTag,
     pub(crate) jobs_made: u32,
+    /// When the invocation must end (WASI sleeps are capped at it).
+    pub(crate) deadline: Option<std::time::Instant>,
     /// Payload bytes buffered in the outbox so far, against `outbox_limit`.
     pub(crate) outbox_bytes: usize,
     pub(crate) outbox_limit: usize,
