@@ -9,6 +9,7 @@
 //! * [`manifest`] and [`migrations`] describe the plugin to the host.
 
 pub mod core;
+pub mod engine;
 pub mod manifest;
 pub mod migrations;
 pub mod service;

@@ -4,7 +4,9 @@
 use serde_json::{json, Value};
 
 use crate::core::objective::{CreateObjective, Fields, Objective};
-use crate::core::status::{compute_status, window_start, Health, MaintenanceWindow, StatusInput};
+use crate::core::status::{
+    compute_status, window_start, Health, MaintenanceWindow, Status, StatusInput,
+};
 use crate::core::PluginError;
 use crate::storage::{downtime, objectives, Database};
 
@@ -26,6 +28,23 @@ pub trait Env {
         from_ms: i64,
         to_ms: i64,
     ) -> Vec<MaintenanceWindow>;
+    /// Direct upstream dependencies of a system (the systems it depends on), in the
+    /// dependency service's order; empty when it cannot answer.
+    fn upstreams(&self, system_id: &str) -> Vec<String>;
+    /// Systems that depend directly on `system_id`; empty when the service cannot answer.
+    fn downstreams(&self, system_id: &str) -> Vec<String>;
+    /// The catalog name of a system, falling back to its id (decisions F17).
+    fn system_name(&self, system_id: &str) -> String;
+    /// Whether an active incident override holds the system down; false when unknown.
+    fn incident_override_active(&self, system_id: &str) -> bool;
+    /// The first healthy health-check run at or after `since_ms`, if any.
+    fn recovered_at(&self, system_id: &str, since_ms: i64) -> Option<i64>;
+    /// Publishes (after commit) a realtime signal.
+    fn broadcast(&self, signal_id: &str, payload: &Value);
+    /// Requests (after commit) that the framework refresh entity `slo`/`objective_id`.
+    fn refresh_entity(&self, objective_id: &str);
+    /// Drops cache keys (after commit).
+    fn invalidate(&self, keys: &[String]);
 }
 
 /// Dispatches RPC `procedure` with JSON `input`. Access rules were checked by the host.
@@ -57,13 +76,21 @@ pub fn create_objective(
 }
 
 /// `computeStatus` for `objective` at the host's now, as the API's `SloStatus` JSON.
-/// Health is asked only when open events exist; maintenance only when the objective
-/// excludes it.
 pub fn status_json(
     db: &dyn Database,
     env: &dyn Env,
     objective: &Objective,
 ) -> Result<Value, PluginError> {
+    Ok(compute(db, env, objective)?.to_json(objective))
+}
+
+/// `computeStatus` for `objective` at the host's now. Health is asked only when open events
+/// exist; maintenance only when the objective excludes it. Never writes.
+pub fn compute(
+    db: &dyn Database,
+    env: &dyn Env,
+    objective: &Objective,
+) -> Result<Status, PluginError> {
     let now = env.now_ms();
     let start = window_start(now, objective.window_days);
     let events: Vec<_> = downtime::overlapping(db, &objective.id, start, now)?
@@ -87,7 +114,7 @@ pub fn status_json(
         health,
         maintenance: &maintenance,
     });
-    Ok(status.to_json(objective))
+    Ok(status)
 }
 
 /// `{objective, status}` for one objective.

@@ -1,6 +1,8 @@
 //! The host's imports behind the storage and service traits.
 
-use super::bindings::checkstack::plugin::{clock, log, platform, sql};
+use super::bindings::checkstack::plugin::{
+    cache, clock, entities, log, platform, signals, sql, types,
+};
 use crate::core::status::{Health, MaintenanceWindow};
 use crate::core::time::parse_rfc3339;
 use crate::core::PluginError;
@@ -95,6 +97,63 @@ impl Env for HostEnv {
         }
     }
 
+    fn upstreams(&self, system_id: &str) -> Vec<String> {
+        dependencies(system_id, "upstream", "targetSystemId")
+    }
+
+    fn downstreams(&self, system_id: &str) -> Vec<String> {
+        dependencies(system_id, "downstream", "sourceSystemId")
+    }
+
+    fn system_name(&self, system_id: &str) -> String {
+        call_json("catalog", "getSystem", json!({ "systemId": system_id }))
+            .and_then(|v| v["name"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| system_id.to_owned())
+    }
+
+    fn incident_override_active(&self, system_id: &str) -> bool {
+        call_json(
+            "incident",
+            "getActiveHealthOverrides",
+            json!({ "systemIds": [system_id] }),
+        )
+        .is_some_and(|v| {
+            v["overrides"][system_id]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+    }
+
+    fn recovered_at(&self, system_id: &str, since_ms: i64) -> Option<i64> {
+        let input = json!({
+            "systemId": system_id,
+            "startDate": crate::core::time::to_rfc3339(since_ms),
+            "statusFilter": ["healthy"],
+            "limit": 1,
+            "sortOrder": "asc",
+        });
+        let v = call_json("healthcheck", "getHistory", input)?;
+        let first = v["runs"].as_array()?.first()?;
+        parse_rfc3339(first["timestamp"].as_str()?)
+    }
+
+    fn broadcast(&self, signal_id: &str, payload: &Value) {
+        if let Err(e) = signals::broadcast(signal_id, &payload.to_string()) {
+            log_warn(&format!("signal {signal_id} not sent: {e:?}"));
+        }
+    }
+
+    fn refresh_entity(&self, objective_id: &str) {
+        let op = types::EntityOp::Mutate(json!({ "refresh": true }).to_string());
+        if let Err(e) = entities::request("slo", objective_id, &op) {
+            log_warn(&format!("slo entity {objective_id} not refreshed: {e:?}"));
+        }
+    }
+
+    fn invalidate(&self, keys: &[String]) {
+        cache::invalidate(keys);
+    }
+
     fn maintenance_windows(
         &self,
         system_id: &str,
@@ -130,6 +189,34 @@ impl Env for HostEnv {
             })
             .collect()
     }
+}
+
+/// Calls a platform procedure and parses its JSON answer; `None` (with a warning) on failure.
+fn call_json(plugin: &str, procedure: &str, input: Value) -> Option<Value> {
+    match platform::call(plugin, procedure, &input.to_string()) {
+        Ok(output) => serde_json::from_str(&output).ok(),
+        Err(e) => {
+            log_warn(&format!("{plugin}.{procedure} failed: {e:?}"));
+            None
+        }
+    }
+}
+
+/// Direct dependencies of `system_id` in `direction`, each dependency's `field`.
+fn dependencies(system_id: &str, direction: &str, field: &str) -> Vec<String> {
+    call_json(
+        "dependency",
+        "getDependencies",
+        json!({ "systemId": system_id, "direction": direction }),
+    )
+    .and_then(|v| {
+        v["dependencies"].as_array().map(|deps| {
+            deps.iter()
+                .filter_map(|d| d[field].as_str().map(str::to_owned))
+                .collect()
+        })
+    })
+    .unwrap_or_default()
 }
 
 /// Logs at warn level through the host.
