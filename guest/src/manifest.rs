@@ -71,25 +71,39 @@ pub struct ProcedureSpec {
 
 /// The procedures this version serves.
 pub const PROCEDURES: &[ProcedureSpec] = &[
+    query("listObjectives"),
+    query("getObjective"),
+    query("getObjectivesForSystem"),
+    query("getBulkObjectivesForSystems"),
+    mutation("createObjective"),
+    mutation("updateObjective"),
+    mutation("deleteObjective"),
+    query("getDowntimeEvents"),
+    query("getDailySnapshots"),
+    query("getStreaks"),
+    query("getAchievements"),
+    query("getRecentMilestones"),
+];
+
+/// A public read procedure needing `slo.read`.
+const fn query(name: &'static str) -> ProcedureSpec {
     ProcedureSpec {
-        name: "listObjectives",
+        name,
         kind: ProcedureKind::Query,
         access: READ,
         public: true,
-    },
+    }
+}
+
+/// A signed-in write procedure needing `slo.manage`.
+const fn mutation(name: &'static str) -> ProcedureSpec {
     ProcedureSpec {
-        name: "getObjective",
-        kind: ProcedureKind::Query,
-        access: READ,
-        public: true,
-    },
-    ProcedureSpec {
-        name: "createObjective",
+        name,
         kind: ProcedureKind::Mutation,
         access: MANAGE,
         public: false,
-    },
-];
+    }
+}
 
 /// The procedure called `name`, if this version serves it.
 pub fn procedure(name: &str) -> Option<&'static ProcedureSpec> {

@@ -154,6 +154,21 @@ impl Env for HostEnv {
         cache::invalidate(keys);
     }
 
+    fn remove_entity(&self, objective_id: &str) {
+        let op = types::EntityOp::Remove(json!({}).to_string());
+        if let Err(e) = entities::request("slo", objective_id, &op) {
+            log_warn(&format!("slo entity {objective_id} not removed: {e:?}"));
+        }
+    }
+
+    fn cache_get(&self, key: &str) -> Option<String> {
+        cache::get(key)
+    }
+
+    fn cache_set(&self, key: &str, value: &str, ttl_ms: u64) {
+        cache::set(key, value, ttl_ms);
+    }
+
     fn maintenance_windows(
         &self,
         system_id: &str,

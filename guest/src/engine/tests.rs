@@ -1,116 +1,15 @@
 //! The engine's handlers on a real SQLite with a scripted platform: slo-behaviour.md §16.2 and
 //! the fixes F5, F11, F15, F17, F19, F20.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::*;
 use crate::core::objective::CreateObjective;
-use crate::core::status::MaintenanceWindow;
 use crate::storage::test_db::TestDb;
+use crate::test_env::FakeEnv;
 
-const T0: i64 = 1_780_531_200_000;
+use crate::test_env::T0;
 const MIN: i64 = 60_000;
-
-/// A scripted platform: health, dependencies and names are set by the test; everything the
-/// engine publishes is recorded.
-#[derive(Default)]
-struct FakeEnv {
-    now: Cell<i64>,
-    ids: Cell<u32>,
-    health: RefCell<HashMap<String, Health>>,
-    upstreams: RefCell<HashMap<String, Vec<String>>>,
-    names: HashMap<String, String>,
-    overrides: RefCell<Vec<String>>,
-    recoveries: RefCell<HashMap<String, i64>>,
-    signals: RefCell<Vec<Value>>,
-    refreshed: RefCell<Vec<String>>,
-    invalidated: RefCell<Vec<String>>,
-}
-
-impl FakeEnv {
-    fn new() -> Self {
-        let env = FakeEnv {
-            names: HashMap::from([("db".to_owned(), "Primary DB".to_owned())]),
-            ..FakeEnv::default()
-        };
-        env.now.set(T0);
-        env
-    }
-    fn set_health(&self, system: &str, health: Health) {
-        self.health.borrow_mut().insert(system.into(), health);
-    }
-    fn depends(&self, system: &str, upstreams: &[&str]) {
-        self.upstreams.borrow_mut().insert(
-            system.into(),
-            upstreams.iter().map(|s| (*s).to_owned()).collect(),
-        );
-    }
-    fn advance(&self, ms: i64) {
-        self.now.set(self.now.get() + ms);
-    }
-}
-
-impl Env for FakeEnv {
-    fn now_ms(&self) -> i64 {
-        self.now.get()
-    }
-    fn new_id(&self) -> String {
-        self.ids.set(self.ids.get() + 1);
-        format!("id-{:03}", self.ids.get())
-    }
-    fn system_health(&self, system_id: &str) -> Health {
-        self.health
-            .borrow()
-            .get(system_id)
-            .copied()
-            .unwrap_or(Health::Healthy)
-    }
-    fn maintenance_windows(&self, _: &str, _: i64, _: i64) -> Vec<MaintenanceWindow> {
-        Vec::new()
-    }
-    fn upstreams(&self, system_id: &str) -> Vec<String> {
-        self.upstreams
-            .borrow()
-            .get(system_id)
-            .cloned()
-            .unwrap_or_default()
-    }
-    fn downstreams(&self, system_id: &str) -> Vec<String> {
-        let map = self.upstreams.borrow();
-        let mut out: Vec<String> = map
-            .iter()
-            .filter(|(_, ups)| ups.iter().any(|u| u == system_id))
-            .map(|(s, _)| s.clone())
-            .collect();
-        out.sort();
-        out
-    }
-    fn system_name(&self, system_id: &str) -> String {
-        self.names
-            .get(system_id)
-            .cloned()
-            .unwrap_or_else(|| system_id.to_owned())
-    }
-    fn incident_override_active(&self, system_id: &str) -> bool {
-        self.overrides.borrow().iter().any(|s| s == system_id)
-    }
-    fn recovered_at(&self, system_id: &str, _since: i64) -> Option<i64> {
-        self.recoveries.borrow().get(system_id).copied()
-    }
-    fn broadcast(&self, signal_id: &str, payload: &Value) {
-        assert_eq!(signal_id, STATUS_CHANGED);
-        self.signals.borrow_mut().push(payload.clone());
-    }
-    fn refresh_entity(&self, objective_id: &str) {
-        self.refreshed.borrow_mut().push(objective_id.into());
-    }
-    fn invalidate(&self, keys: &[String]) {
-        self.invalidated.borrow_mut().extend(keys.iter().cloned());
-    }
-}
 
 fn objective(db: &TestDb, id: &str, system: &str, mode: &str, excluded: &[&str]) -> Objective {
     let input = CreateObjective::from_json(

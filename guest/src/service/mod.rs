@@ -1,14 +1,18 @@
 //! Plugin operations: validation from the core, persistence from the storage layer, and the
-//! environment (clock, ids) they need. Each function is one RPC procedure or handler body.
+//! environment (clock, ids, platform services) they need.
 
-use serde_json::{json, Value};
+pub mod rpc;
 
-use crate::core::objective::{CreateObjective, Fields, Objective};
+pub use rpc::handle_rpc;
+
+use serde_json::Value;
+
+use crate::core::objective::Objective;
 use crate::core::status::{
     compute_status, window_start, Health, MaintenanceWindow, Status, StatusInput,
 };
 use crate::core::PluginError;
-use crate::storage::{downtime, objectives, Database};
+use crate::storage::{downtime, Database};
 
 /// What an operation needs from outside the core: the host's clock, fresh ids and the
 /// platform services the engine consults.
@@ -45,34 +49,12 @@ pub trait Env {
     fn refresh_entity(&self, objective_id: &str);
     /// Drops cache keys (after commit).
     fn invalidate(&self, keys: &[String]);
-}
-
-/// Dispatches RPC `procedure` with JSON `input`. Access rules were checked by the host.
-pub fn handle_rpc(
-    db: &dyn Database,
-    env: &dyn Env,
-    procedure: &str,
-    input: &Value,
-) -> Result<Value, PluginError> {
-    match procedure {
-        "createObjective" => create_objective(db, env, input),
-        "getObjective" => get_objective(db, env, input),
-        "listObjectives" => list_objectives(db, env),
-        other => Err(PluginError::NotFound(format!(
-            "procedure {other:?} does not exist"
-        ))),
-    }
-}
-
-/// `createObjective`: validates, stores, answers the `SloObjective`.
-pub fn create_objective(
-    db: &dyn Database,
-    env: &dyn Env,
-    input: &Value,
-) -> Result<Value, PluginError> {
-    let input = CreateObjective::from_json(input)?;
-    let objective = objectives::insert(db, &env.new_id(), &input, env.now_ms())?;
-    Ok(objective.to_json())
+    /// Requests (after commit) the removal of entity `slo`/`objective_id` (a tombstone).
+    fn remove_entity(&self, objective_id: &str);
+    /// A cached JSON value.
+    fn cache_get(&self, key: &str) -> Option<String>;
+    /// Caches a JSON value for `ttl_ms` (after commit).
+    fn cache_set(&self, key: &str, value: &str, ttl_ms: u64);
 }
 
 /// `computeStatus` for `objective` at the host's now, as the API's `SloStatus` JSON.
@@ -115,36 +97,4 @@ pub fn compute(
         maintenance: &maintenance,
     });
     Ok(status)
-}
-
-/// `{objective, status}` for one objective.
-fn objective_with_status(
-    db: &dyn Database,
-    env: &dyn Env,
-    objective: &Objective,
-) -> Result<Value, PluginError> {
-    Ok(json!({ "objective": objective.to_json(), "status": status_json(db, env, objective)? }))
-}
-
-/// `getObjective`: `{objective, status}` for an existing id, JSON `null` for an unknown one
-/// (as the original answers).
-pub fn get_objective(
-    db: &dyn Database,
-    env: &dyn Env,
-    input: &Value,
-) -> Result<Value, PluginError> {
-    let id = Fields::of(input)?.required_string("id")?;
-    match objectives::get(db, &id)? {
-        Some(objective) => objective_with_status(db, env, &objective),
-        None => Ok(Value::Null),
-    }
-}
-
-/// `listObjectives`: every objective with its status, oldest first.
-pub fn list_objectives(db: &dyn Database, env: &dyn Env) -> Result<Value, PluginError> {
-    let list = objectives::list(db)?
-        .iter()
-        .map(|o| objective_with_status(db, env, o))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({ "objectives": list }))
 }

@@ -1,0 +1,258 @@
+//! The procedures on a real SQLite with a scripted platform.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::core::status::Health;
+use crate::core::PluginError;
+use crate::storage::test_db::TestDb;
+use crate::test_env::{FakeEnv, T0};
+
+fn call(db: &TestDb, env: &FakeEnv, procedure: &str, input: Value) -> Result<Value, PluginError> {
+    handle_rpc(db, env, procedure, &input)
+}
+
+fn create(db: &TestDb, env: &FakeEnv, system: &str) -> String {
+    let o = call(
+        db,
+        env,
+        "createObjective",
+        json!({"systemId": system, "target": 99.9, "windowDays": 30}),
+    )
+    .unwrap();
+    o["id"].as_str().unwrap().to_owned()
+}
+
+fn invalid_field(result: Result<Value, PluginError>) -> String {
+    match result {
+        Err(PluginError::Invalid(m)) => m,
+        other => panic!("expected invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn create_broadcasts_refreshes_and_invalidates() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    assert_eq!(env.signals.borrow().len(), 1);
+    assert_eq!(env.signals.borrow()[0]["budgetRemainingPercent"], 100.0);
+    assert_eq!(*env.refreshed.borrow(), [id.clone()]);
+    assert!(env
+        .invalidated
+        .borrow()
+        .contains(&format!("objective:{id}")));
+}
+
+#[test]
+fn create_while_the_system_is_down_opens_downtime_at_once() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    env.set_health("api", Health::Unhealthy);
+    let id = create(&db, &env, "api");
+    let events = call(&db, &env, "getDowntimeEvents", json!({"objectiveId": id})).unwrap();
+    assert_eq!(events["events"].as_array().unwrap().len(), 1);
+    assert_eq!(events["events"][0]["endTime"], Value::Null);
+}
+
+#[test]
+fn update_validates_and_reports_unknown_ids() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    assert!(matches!(
+        call(
+            &db,
+            &env,
+            "updateObjective",
+            json!({"id": "nope", "target": 99})
+        ),
+        Err(PluginError::NotFound(_))
+    ));
+    assert!(invalid_field(call(
+        &db,
+        &env,
+        "updateObjective",
+        json!({"id": id, "systemId": "other"})
+    ))
+    .starts_with("systemId"));
+    assert!(invalid_field(call(
+        &db,
+        &env,
+        "updateObjective",
+        json!({"id": id, "windowDays": 4000})
+    ))
+    .starts_with("windowDays"));
+    env.advance(60_000);
+    let updated = call(
+        &db,
+        &env,
+        "updateObjective",
+        json!({"id": id, "target": 99.5}),
+    )
+    .unwrap();
+    assert_eq!(
+        (updated["target"].as_f64(), updated["windowDays"].as_i64()),
+        (Some(99.5), Some(30))
+    );
+    assert_ne!(updated["updatedAt"], updated["createdAt"]);
+}
+
+#[test]
+fn reads_are_cached_until_a_write_invalidates_them() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    let first = call(&db, &env, "getObjective", json!({"id": id})).unwrap();
+    assert!(env.cache.borrow().contains_key(&format!("objective:{id}")));
+    call(
+        &db,
+        &env,
+        "updateObjective",
+        json!({"id": id, "target": 99}),
+    )
+    .unwrap();
+    let second = call(&db, &env, "getObjective", json!({"id": id})).unwrap();
+    assert_eq!(first["objective"]["target"], 99.9);
+    assert_eq!(second["objective"]["target"], 99.0);
+}
+
+#[test]
+fn delete_answers_success_once_and_tombstones_the_entity() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    assert_eq!(
+        call(&db, &env, "deleteObjective", json!({"id": id})).unwrap(),
+        json!({"success": true})
+    );
+    assert_eq!(
+        call(&db, &env, "deleteObjective", json!({"id": id})).unwrap(),
+        json!({"success": false})
+    );
+    assert_eq!(
+        env.signals.borrow().last().unwrap()["deleted"],
+        true,
+        "F19: deletes broadcast too"
+    );
+    assert_eq!(*env.removed.borrow(), [id.clone()]);
+    assert_eq!(
+        call(&db, &env, "getObjective", json!({"id": id})).unwrap(),
+        Value::Null
+    );
+}
+
+/// decisions.md F33: limits are integers from 1 to 1000.
+#[test]
+fn f33_limits_are_bounded() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    for bad in [json!(0), json!(1001), json!(2.5), json!("10")] {
+        let message = invalid_field(call(
+            &db,
+            &env,
+            "getDowntimeEvents",
+            json!({"objectiveId": id, "limit": bad}),
+        ));
+        assert!(
+            message.starts_with("limit: must be an integer from 1 to 1000"),
+            "{message}"
+        );
+        invalid_field(call(
+            &db,
+            &env,
+            "getRecentMilestones",
+            json!({"limit": bad}),
+        ));
+    }
+    assert!(call(
+        &db,
+        &env,
+        "getDowntimeEvents",
+        json!({"objectiveId": id, "limit": 1000})
+    )
+    .is_ok());
+}
+
+#[test]
+fn unknown_objectives_and_bad_dates_are_typed_errors() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    assert!(matches!(
+        call(
+            &db,
+            &env,
+            "getDowntimeEvents",
+            json!({"objectiveId": "nope"})
+        ),
+        Err(PluginError::NotFound(_))
+    ));
+    let message = invalid_field(call(
+        &db,
+        &env,
+        "getDailySnapshots",
+        json!({"objectiveId": id, "startDate": "yesterday", "endDate": "2026-06-04T00:00:00Z"}),
+    ));
+    assert!(message.starts_with("startDate"), "{message}");
+    assert!(matches!(
+        call(&db, &env, "noSuchProcedure", json!({})),
+        Err(PluginError::NotFound(_))
+    ));
+}
+
+#[test]
+fn bulk_lists_every_requested_system() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    create(&db, &env, "api");
+    let bulk = call(
+        &db,
+        &env,
+        "getBulkObjectivesForSystems",
+        json!({"systemIds": ["api", "empty"]}),
+    )
+    .unwrap();
+    assert_eq!(bulk["systems"]["api"].as_array().unwrap().len(), 1);
+    assert_eq!(bulk["systems"]["empty"], json!([]));
+}
+
+/// decisions.md F11: reads never write, even with an orphaned open event on a healthy system.
+#[test]
+fn f11_reads_never_write() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    env.set_health("api", Health::Unhealthy);
+    let id = create(&db, &env, "api");
+    env.set_health("api", Health::Healthy);
+    let count = || {
+        db.query(
+            "SELECT COUNT(*) FROM slo_downtime_events WHERE end_time IS NULL",
+            &[],
+        )
+        .unwrap()
+        .rows[0][0]
+            .clone()
+    };
+    let before = count();
+    for (procedure, input) in [
+        ("listObjectives", json!({})),
+        ("getObjective", json!({"id": id})),
+        ("getObjectivesForSystem", json!({"systemId": "api"})),
+        ("getDowntimeEvents", json!({"objectiveId": id})),
+        ("getStreaks", json!({})),
+        ("getRecentMilestones", json!({})),
+    ] {
+        call(&db, &env, procedure, input).unwrap();
+    }
+    assert_eq!(count(), before);
+}
+
+/// decisions.md F17: milestones carry catalog names.
+#[test]
+fn f17_milestones_carry_catalog_names() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    crate::storage::achievements::unlock(
+        &db,
+        "a1",
+        "db",
+        crate::core::achievement::AchievementType::FirstSteps,
+        T0,
+    )
+    .unwrap();
+    let m = call(&db, &env, "getRecentMilestones", json!({})).unwrap();
+    assert_eq!(m["milestones"][0]["systemName"], "Primary DB");
+    assert_eq!(m["milestones"][0]["achievement"], "first_steps");
+}

@@ -1,0 +1,132 @@
+//! A scripted platform for native tests of the service and the engine: health, dependencies,
+//! names and overrides are set by the test; everything the plugin publishes is recorded.
+#![allow(missing_docs)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::core::status::{Health, MaintenanceWindow};
+use crate::engine::STATUS_CHANGED;
+use crate::service::Env;
+
+/// 2026-06-04T00:00:00Z.
+pub const T0: i64 = 1_780_531_200_000;
+
+/// A scripted platform: health, dependencies and names are set by the test; everything the
+/// engine publishes is recorded.
+#[derive(Default)]
+pub struct FakeEnv {
+    pub now: Cell<i64>,
+    pub ids: Cell<u32>,
+    pub health: RefCell<HashMap<String, Health>>,
+    pub upstreams: RefCell<HashMap<String, Vec<String>>>,
+    pub names: HashMap<String, String>,
+    pub overrides: RefCell<Vec<String>>,
+    pub recoveries: RefCell<HashMap<String, i64>>,
+    pub signals: RefCell<Vec<Value>>,
+    pub refreshed: RefCell<Vec<String>>,
+    pub invalidated: RefCell<Vec<String>>,
+    pub removed: RefCell<Vec<String>>,
+    pub cache: RefCell<HashMap<String, String>>,
+}
+
+impl FakeEnv {
+    /// A platform where every system is healthy, `db` is named "Primary DB", and the clock is at [`T0`].
+    pub fn new() -> Self {
+        let env = FakeEnv {
+            names: HashMap::from([("db".to_owned(), "Primary DB".to_owned())]),
+            ..FakeEnv::default()
+        };
+        env.now.set(T0);
+        env
+    }
+    /// Test helper.
+    pub fn set_health(&self, system: &str, health: Health) {
+        self.health.borrow_mut().insert(system.into(), health);
+    }
+    /// Test helper.
+    pub fn depends(&self, system: &str, upstreams: &[&str]) {
+        self.upstreams.borrow_mut().insert(
+            system.into(),
+            upstreams.iter().map(|s| (*s).to_owned()).collect(),
+        );
+    }
+    /// Test helper.
+    pub fn advance(&self, ms: i64) {
+        self.now.set(self.now.get() + ms);
+    }
+}
+
+impl Env for FakeEnv {
+    fn now_ms(&self) -> i64 {
+        self.now.get()
+    }
+    fn new_id(&self) -> String {
+        self.ids.set(self.ids.get() + 1);
+        format!("id-{:03}", self.ids.get())
+    }
+    fn system_health(&self, system_id: &str) -> Health {
+        self.health
+            .borrow()
+            .get(system_id)
+            .copied()
+            .unwrap_or(Health::Healthy)
+    }
+    fn maintenance_windows(&self, _: &str, _: i64, _: i64) -> Vec<MaintenanceWindow> {
+        Vec::new()
+    }
+    fn upstreams(&self, system_id: &str) -> Vec<String> {
+        self.upstreams
+            .borrow()
+            .get(system_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+    fn downstreams(&self, system_id: &str) -> Vec<String> {
+        let map = self.upstreams.borrow();
+        let mut out: Vec<String> = map
+            .iter()
+            .filter(|(_, ups)| ups.iter().any(|u| u == system_id))
+            .map(|(s, _)| s.clone())
+            .collect();
+        out.sort();
+        out
+    }
+    fn system_name(&self, system_id: &str) -> String {
+        self.names
+            .get(system_id)
+            .cloned()
+            .unwrap_or_else(|| system_id.to_owned())
+    }
+    fn incident_override_active(&self, system_id: &str) -> bool {
+        self.overrides.borrow().iter().any(|s| s == system_id)
+    }
+    fn recovered_at(&self, system_id: &str, _since: i64) -> Option<i64> {
+        self.recoveries.borrow().get(system_id).copied()
+    }
+    fn broadcast(&self, signal_id: &str, payload: &Value) {
+        assert_eq!(signal_id, STATUS_CHANGED);
+        self.signals.borrow_mut().push(payload.clone());
+    }
+    fn refresh_entity(&self, objective_id: &str) {
+        self.refreshed.borrow_mut().push(objective_id.into());
+    }
+    fn invalidate(&self, keys: &[String]) {
+        self.invalidated.borrow_mut().extend(keys.iter().cloned());
+        let mut cache = self.cache.borrow_mut();
+        for k in keys {
+            cache.remove(k);
+        }
+    }
+    fn remove_entity(&self, objective_id: &str) {
+        self.removed.borrow_mut().push(objective_id.into());
+    }
+    fn cache_get(&self, key: &str) -> Option<String> {
+        self.cache.borrow().get(key).cloned()
+    }
+    fn cache_set(&self, key: &str, value: &str, _ttl_ms: u64) {
+        self.cache.borrow_mut().insert(key.into(), value.into());
+    }
+}
