@@ -36,7 +36,7 @@ fn create_broadcasts_refreshes_and_invalidates() {
     let id = create(&db, &env, "api");
     assert_eq!(env.signals.borrow().len(), 1);
     assert_eq!(env.signals.borrow()[0]["budgetRemainingPercent"], 100.0);
-    assert_eq!(*env.refreshed.borrow(), [id.clone()]);
+    assert_eq!(*env.refreshed.borrow(), std::slice::from_ref(&id));
     assert!(env
         .invalidated
         .borrow()
@@ -130,7 +130,7 @@ fn delete_answers_success_once_and_tombstones_the_entity() {
         true,
         "F19: deletes broadcast too"
     );
-    assert_eq!(*env.removed.borrow(), [id.clone()]);
+    assert_eq!(*env.removed.borrow(), std::slice::from_ref(&id));
     assert_eq!(
         call(&db, &env, "getObjective", json!({"id": id})).unwrap(),
         Value::Null
