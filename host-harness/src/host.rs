@@ -230,10 +230,24 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// A host over `database` with `config`.
+    /// A host over `database` with `config` and no platform plugins.
     pub fn new(config: HostConfig, database: Database) -> wasmtime::Result<Self> {
+        Self::with_platform(
+            config,
+            database,
+            Arc::new(crate::capabilities::platform::NoPlatform),
+        )
+    }
+
+    /// A host over `database` whose plugins reach `platform` through the `platform` import.
+    pub fn with_platform(
+        config: HostConfig,
+        database: Database,
+        platform: Arc<dyn crate::capabilities::platform::PlatformServices>,
+    ) -> wasmtime::Result<Self> {
         let runtime = Runtime::new(config.engine, config.limits)?;
-        let services = HostServices::new(database, config.clock, config.seed);
+        let services =
+            HostServices::new(database, config.clock, config.seed).with_platform(platform);
         Ok(PluginHost {
             runtime,
             services,
@@ -246,11 +260,6 @@ impl PluginHost {
     /// The shared services (database, clock, cache, log, platform).
     pub fn services(&self) -> &HostServices {
         &self.services
-    }
-
-    /// Replaces the platform plugins the guest can call (before loading).
-    pub fn set_services(&mut self, services: HostServices) {
-        self.services = services;
     }
 
     /// The runtime.

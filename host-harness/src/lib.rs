@@ -6,6 +6,8 @@
 //!   platform calls).
 //! * [`host`]: the composition a user drives: load a plugin (compile, describe, migrate,
 //!   init) and invoke its exports, publishing what each committed invocation buffered.
+//! * [`platform`]: the simulated platform plugins (catalog, health, dependencies,
+//!   maintenance, incidents) a plugin reaches through the `platform` import.
 //! * [`bindings`]: generated from `wit/`.
 
 pub mod artifacts;
@@ -14,4 +16,5 @@ pub mod capabilities;
 pub mod cli;
 pub mod host;
 pub mod inspect;
+pub mod platform;
 pub mod runtime;

@@ -8,6 +8,7 @@ use slo_host::artifacts;
 use slo_host::capabilities::clock::Clock;
 use slo_host::capabilities::sql::{Database, SqlValue};
 use slo_host::host::{HostConfig, PluginHost};
+use slo_host::platform::SimulatedPlatform;
 use slo_host::runtime::{EngineOptions, Limits};
 
 /// 2026-06-01T00:00:00Z, the instant the tests' virtual clocks start at.
@@ -49,6 +50,26 @@ pub fn fixture_host() -> PluginHost {
 /// A host with the SLO plugin loaded.
 pub fn slo_host() -> PluginHost {
     host_with(artifacts::SLO_PLUGIN_PATH, test_config())
+}
+
+/// A host with the SLO plugin loaded over a simulated platform holding `api` (Public API)
+/// and `db` (Primary DB), api depending on db; answers the host, the platform and the clock.
+pub fn slo_host_on_platform() -> (PluginHost, std::sync::Arc<SimulatedPlatform>, Clock) {
+    let config = test_config();
+    let clock = config.clock.clone();
+    let platform = std::sync::Arc::new(SimulatedPlatform::new(clock.clone()));
+    platform.add_system("api", "Public API");
+    platform.add_system("db", "Primary DB");
+    platform.set_dependency("api", "db", true);
+    let host = PluginHost::with_platform(
+        config,
+        Database::in_memory().expect("database"),
+        platform.clone(),
+    )
+    .expect("host starts");
+    host.load_file(Path::new(artifacts::SLO_PLUGIN_PATH))
+        .expect("the SLO plugin loads");
+    (host, platform, clock)
 }
 
 /// Every row of every table (host tables included), ordered, for exact before/after equality.

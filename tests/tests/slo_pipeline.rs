@@ -3,8 +3,9 @@
 
 use serde_json::{json, Value};
 use slo_host::host::{Caller, PluginHost};
+use slo_host::platform::HealthStatus;
 use slo_host::runtime::{Failure, InvocationError};
-use slo_tests::{database_contents, slo_host};
+use slo_tests::{database_contents, slo_host, slo_host_on_platform};
 
 fn admin() -> Caller {
     Caller::user("admin", &["slo.read", "slo.manage"])
@@ -226,4 +227,71 @@ fn the_component_imports_only_the_contract_and_wasi() {
             "{exports:?}"
         );
     }
+}
+
+#[test]
+fn an_objective_created_during_an_outage_counts_it_exactly() {
+    let (host, platform, clock) = slo_host_on_platform();
+    platform.set_health("db", HealthStatus::Unhealthy);
+    let created = rpc(
+        &host,
+        "createObjective",
+        json!({"systemId": "db", "target": 99.5, "windowDays": 7}),
+        &admin(),
+    )
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    clock
+        .advance(std::time::Duration::from_secs(30 * 60))
+        .unwrap();
+
+    let read = rpc(&host, "getObjective", json!({"id": id}), &admin()).unwrap();
+    let status = &read["status"];
+    assert_eq!(status["errorBudgetTotalMinutes"], 50.4);
+    assert_eq!(status["errorBudgetConsumedMinutes"], 30.0);
+    assert_eq!(status["errorBudgetRemainingPercent"], 40.476190476190474);
+    assert_eq!(status["hasOpenDowntime"], true);
+    assert_eq!(
+        status["attribution"],
+        json!([{"sourceType": "self", "minutes": 30.0}])
+    );
+
+    let signals: Vec<_> = host
+        .published()
+        .into_iter()
+        .filter(|p| {
+            matches!(
+                &p.entry,
+                slo_host::capabilities::outbox::OutboxEntry::Signal { .. }
+            )
+        })
+        .collect();
+    assert_eq!(signals.len(), 1, "F19: the open broadcast the status once");
+}
+
+/// decisions.md F11: with the health service down, open downtime keeps counting.
+#[test]
+fn f11_an_unreachable_health_service_keeps_the_outage_counting() {
+    let (host, platform, clock) = slo_host_on_platform();
+    platform.set_health("db", HealthStatus::Unhealthy);
+    let created = rpc(
+        &host,
+        "createObjective",
+        json!({"systemId": "db", "target": 99.5, "windowDays": 7}),
+        &admin(),
+    )
+    .unwrap();
+    clock
+        .advance(std::time::Duration::from_secs(10 * 60))
+        .unwrap();
+    platform.set_health_service_down(true);
+    let read = rpc(
+        &host,
+        "getObjective",
+        json!({"id": created["id"]}),
+        &admin(),
+    )
+    .unwrap();
+    assert_eq!(read["status"]["errorBudgetConsumedMinutes"], 10.0);
+    assert_eq!(read["status"]["hasOpenDowntime"], true);
 }

@@ -12,7 +12,9 @@ use super::{load, open_database, CallerPreset, RunOptions};
 use crate::capabilities::clock::Clock;
 use crate::capabilities::sql::DatabaseLocation;
 use crate::host::{Caller, HostConfig, PluginHost};
+use crate::platform::{HealthStatus, SimulatedPlatform};
 use crate::runtime::Failure;
+use std::sync::Arc;
 
 /// The demo's virtual start instant, 2026-06-01T00:00:00Z.
 const DEMO_START_MS: i64 = 1_780_272_000_000;
@@ -63,7 +65,16 @@ pub fn run(options: &RunOptions) -> anyhow::Result<ExitCode> {
     println!("Checkstack SLO plugin demo: a WebAssembly component in a sandboxed wasmtime host.");
     println!("Database: {where_}. Virtual clock: 2026-06-01T00:00:00.000Z. Seed: 7.");
 
-    let host = PluginHost::new(config, database)?;
+    let clock = config.clock.clone();
+    let platform = Arc::new(SimulatedPlatform::new(clock.clone()));
+    platform.add_system("api", "Public API");
+    platform.add_system("db", "Primary DB");
+    platform.set_dependency("api", "db", true);
+    println!(
+        "Simulated platform: systems `api` (Public API) and `db` (Primary DB); api depends on db."
+    );
+
+    let host = PluginHost::with_platform(config, database, platform.clone())?;
     let mut demo = Demo { host, step: 0 };
     let plugin = load(&demo.host, options.plugin.as_deref()).context("loading the plugin")?;
     let applied = &plugin.migrations().applied;
@@ -88,10 +99,29 @@ pub fn run(options: &RunOptions) -> anyhow::Result<ExitCode> {
         println!("   created objective {}", o["id"].as_str().unwrap_or("?"));
     }
 
-    demo.say("An admin creates a 99.5 % / 7-day strict objective for system `db`, critical at 90 % consumed.");
+    demo.say("`db` goes down. Then an admin creates a 99.5 % / 7-day strict objective for it, critical at 90 % consumed:\n   the plugin sees the system is already down and opens a downtime event at once.");
+    platform.set_health("db", HealthStatus::Unhealthy);
     let db_input = json!({"systemId": "db", "target": 99.5, "windowDays": 7, "burnRateThresholds": {"criticalPercent": 90}});
-    if let Some(o) = demo.call("createObjective", db_input, &admin) {
+    let db_objective = demo.call("createObjective", db_input, &admin);
+    if let Some(o) = &db_objective {
         println!("   created objective {}", o["id"].as_str().unwrap_or("?"));
+    }
+
+    demo.say("Thirty minutes pass on the virtual clock with `db` still down.");
+    clock.advance(std::time::Duration::from_secs(30 * 60))?;
+    if let Some(id) = db_objective.as_ref().and_then(|o| o["id"].as_str()) {
+        if let Some(events) = demo.call("getDowntimeEvents", json!({ "objectiveId": id }), &admin) {
+            for e in events["events"].as_array().into_iter().flatten() {
+                println!(
+                    "   downtime event {}: {} since {}, source {}, still open: {}",
+                    e["id"].as_str().unwrap_or("?"),
+                    e["attributionType"].as_str().unwrap_or("?"),
+                    e["startTime"].as_str().unwrap_or("?"),
+                    e["source"].as_str().unwrap_or("?"),
+                    e["endTime"].is_null(),
+                );
+            }
+        }
     }
 
     demo.say(
@@ -131,7 +161,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<ExitCode> {
         println!("   getObjective → {v}");
     }
 
-    demo.say("Every objective with its status, computed by the plugin's engine (no downtime yet):");
+    demo.say("Every objective with its status, computed by the plugin's engine (30 minutes of `db` downtime):");
     if let Some(list) = demo.call("listObjectives", json!({}), &admin) {
         let mut table = Table::new();
         table.set_header(vec![
@@ -143,6 +173,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<ExitCode> {
             "budget (min)",
             "left %",
             "availability %",
+            "breaching",
         ]);
         for entry in list["objectives"].as_array().into_iter().flatten() {
             let o = &entry["objective"];
@@ -156,6 +187,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<ExitCode> {
                 s["errorBudgetTotalMinutes"].to_string(),
                 s["errorBudgetRemainingPercent"].to_string(),
                 s["currentAvailability"].to_string(),
+                s["isBreaching"].to_string(),
             ]);
         }
         println!("{table}");
