@@ -10,6 +10,7 @@
 
 pub mod core;
 pub mod engine;
+pub mod jobs;
 pub mod manifest;
 pub mod migrations;
 pub mod service;

@@ -30,6 +30,8 @@ pub struct FakeEnv {
     pub invalidated: RefCell<Vec<String>>,
     pub removed: RefCell<Vec<String>>,
     pub cache: RefCell<HashMap<String, String>>,
+    pub hooks: RefCell<Vec<(String, Value)>>,
+    pub warnings: RefCell<Vec<String>>,
 }
 
 impl FakeEnv {
@@ -107,8 +109,19 @@ impl Env for FakeEnv {
         self.recoveries.borrow().get(system_id).copied()
     }
     fn broadcast(&self, signal_id: &str, payload: &Value) {
-        assert_eq!(signal_id, STATUS_CHANGED);
-        self.signals.borrow_mut().push(payload.clone());
+        let mut payload = payload.clone();
+        if signal_id != STATUS_CHANGED {
+            payload["signal"] = Value::from(signal_id);
+        }
+        self.signals.borrow_mut().push(payload);
+    }
+    fn emit_hook(&self, hook_id: &str, payload: &Value) {
+        self.hooks
+            .borrow_mut()
+            .push((hook_id.to_owned(), payload.clone()));
+    }
+    fn warn(&self, message: &str) {
+        self.warnings.borrow_mut().push(message.to_owned());
     }
     fn refresh_entity(&self, objective_id: &str) {
         self.refreshed.borrow_mut().push(objective_id.into());

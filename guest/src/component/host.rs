@@ -58,6 +58,18 @@ impl Database for HostDatabase {
         })
     }
 
+    fn savepoint(&self) -> Result<u32, PluginError> {
+        sql::savepoint().map_err(sql_error)
+    }
+
+    fn release(&self, id: u32) -> Result<(), PluginError> {
+        sql::release(id).map_err(sql_error)
+    }
+
+    fn rollback_to(&self, id: u32) -> Result<(), PluginError> {
+        sql::rollback_to(id).map_err(sql_error)
+    }
+
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<u64, PluginError> {
         let params: Vec<_> = params.iter().map(to_wit_value).collect();
         sql::execute(statement, &params).map_err(sql_error)
@@ -167,6 +179,18 @@ impl Env for HostEnv {
 
     fn cache_set(&self, key: &str, value: &str, ttl_ms: u64) {
         cache::set(key, value, ttl_ms);
+    }
+
+    fn emit_hook(&self, hook_id: &str, payload: &Value) {
+        if let Err(e) =
+            super::bindings::checkstack::plugin::hooks::emit(hook_id, &payload.to_string())
+        {
+            log_warn(&format!("hook {hook_id} not emitted: {e:?}"));
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        log_warn(message);
     }
 
     fn maintenance_windows(

@@ -2,6 +2,7 @@
 
 pub mod achievement;
 pub mod budget;
+pub mod digest;
 pub mod error;
 pub mod objective;
 pub mod status;

@@ -55,6 +55,10 @@ pub trait Env {
     fn cache_get(&self, key: &str) -> Option<String>;
     /// Caches a JSON value for `ttl_ms` (after commit).
     fn cache_set(&self, key: &str, value: &str, ttl_ms: u64);
+    /// Emits a hook (after commit).
+    fn emit_hook(&self, hook_id: &str, payload: &Value);
+    /// Logs a warning through the host.
+    fn warn(&self, message: &str);
 }
 
 /// `computeStatus` for `objective` at the host's now, as the API's `SloStatus` JSON.

@@ -78,6 +78,31 @@ pub trait Database {
     fn query(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, PluginError>;
     /// Runs a statement that returns no rows; answers the number of rows changed.
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<u64, PluginError>;
+    /// Opens a savepoint: work after it (SQL and, in the component, the outbox) can be undone
+    /// alone.
+    fn savepoint(&self) -> Result<u32, PluginError>;
+    /// Keeps the work since savepoint `id`.
+    fn release(&self, id: u32) -> Result<(), PluginError>;
+    /// Undoes the work since savepoint `id`.
+    fn rollback_to(&self, id: u32) -> Result<(), PluginError>;
+}
+
+/// Runs `work` under a savepoint: kept if it succeeds, undone (and its error returned) if not.
+pub fn isolated<T>(
+    db: &dyn Database,
+    work: impl FnOnce() -> Result<T, PluginError>,
+) -> Result<T, PluginError> {
+    let savepoint = db.savepoint()?;
+    match work() {
+        Ok(value) => {
+            db.release(savepoint)?;
+            Ok(value)
+        }
+        Err(error) => {
+            db.rollback_to(savepoint)?;
+            Err(error)
+        }
+    }
 }
 
 /// Typed reads of one result row by column position, with errors naming the column.

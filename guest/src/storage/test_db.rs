@@ -11,6 +11,7 @@ use crate::migrations::MIGRATIONS;
 /// An in-memory database with every migration applied and foreign keys on.
 pub struct TestDb {
     conn: Connection,
+    savepoints: std::cell::Cell<u32>,
 }
 
 impl Default for TestDb {
@@ -29,7 +30,10 @@ impl TestDb {
             conn.execute_batch(m.sql)
                 .unwrap_or_else(|e| panic!("migration {}: {e}", m.id));
         }
-        TestDb { conn }
+        TestDb {
+            conn,
+            savepoints: std::cell::Cell::new(0),
+        }
     }
 }
 
@@ -78,6 +82,29 @@ impl Database for TestDb {
             rows.push(values);
         }
         Ok(Rows { columns, rows })
+    }
+
+    fn savepoint(&self) -> Result<u32, PluginError> {
+        let id = self.savepoints.get() + 1;
+        self.savepoints.set(id);
+        self.conn
+            .execute_batch(&format!("SAVEPOINT sp_{id}"))
+            .map_err(error)?;
+        Ok(id)
+    }
+
+    fn release(&self, id: u32) -> Result<(), PluginError> {
+        self.conn
+            .execute_batch(&format!("RELEASE SAVEPOINT sp_{id}"))
+            .map_err(error)
+    }
+
+    fn rollback_to(&self, id: u32) -> Result<(), PluginError> {
+        self.conn
+            .execute_batch(&format!(
+                "ROLLBACK TO SAVEPOINT sp_{id}; RELEASE SAVEPOINT sp_{id}"
+            ))
+            .map_err(error)
     }
 
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<u64, PluginError> {

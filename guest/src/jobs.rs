@@ -1,0 +1,208 @@
+//! The scheduled jobs and achievement evaluation (slo-behaviour.md §8–§10) with decisions F1,
+//! F2 (hooks and signals actually sent), F17 (names), F19 (status broadcast), F23 (once per
+//! UTC day), F24 (insert-if-absent), F27 (when and how achievements are evaluated) and F29
+//! (whole outages for rapid recovery).
+//!
+//! Each objective is processed under its own savepoint: a failure rolls back that objective's
+//! work (SQL and publications) and the job goes on with the next.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::core::achievement::{context, qualifying, AchievementType, ObjectiveFacts};
+use crate::core::digest::{weekly_digest, DigestRow};
+use crate::core::objective::Objective;
+use crate::core::streak::{decide, utc_day, StreakDecision};
+use crate::core::time::DAY_MS;
+use crate::core::PluginError;
+use crate::engine::{reconcile_orphans, status_changed};
+use crate::service::{compute, Env};
+use crate::storage::snapshots::Snapshot;
+use crate::storage::{achievements, downtime, isolated, objectives, snapshots, streaks, Database};
+
+/// Hook emitted once per newly unlocked achievement (F1).
+pub const ACHIEVEMENT_HOOK: &str = "slo.achievement.unlocked";
+/// Signal sent once per newly unlocked achievement (F2).
+pub const ACHIEVEMENT_SIGNAL: &str = "slo.achievement.unlocked";
+/// Signal sent when a streak changes (F2).
+pub const STREAK_SIGNAL: &str = "slo.streak.updated";
+/// Hook emitted by the weekly digest.
+pub const DIGEST_HOOK: &str = "slo.weekly.digest";
+
+/// What a daily run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DailyReport {
+    /// Objectives snapshotted.
+    pub processed: Vec<String>,
+    /// Objectives whose processing failed (and was rolled back), with the error.
+    pub failed: Vec<(String, String)>,
+    /// Achievements newly unlocked, as (system, type).
+    pub unlocked: Vec<(String, AchievementType)>,
+}
+
+/// The daily snapshot and streak job (§8 with F23, F19, F2, then F27's achievement pass).
+pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, PluginError> {
+    let now = env.now_ms();
+    let today = utc_day(now);
+    let mut report = DailyReport::default();
+    let all = objectives::list(db)?;
+    for objective in &all {
+        match isolated(db, || daily_objective(db, env, objective, now, today)) {
+            Ok(()) => report.processed.push(objective.id.clone()),
+            Err(e) => {
+                env.warn(&format!(
+                    "Failed to process daily snapshot for objective {}: {e}",
+                    objective.id
+                ));
+                report.failed.push((objective.id.clone(), e.to_string()));
+            }
+        }
+    }
+    let systems: BTreeSet<&str> = all.iter().map(|o| o.system_id.as_str()).collect();
+    for system in systems {
+        match isolated(db, || evaluate_achievements(db, env, system)) {
+            Ok(unlocked) => report
+                .unlocked
+                .extend(unlocked.into_iter().map(|a| (system.to_owned(), a))),
+            Err(e) => env.warn(&format!(
+                "Failed to evaluate achievements for system {system}: {e}"
+            )),
+        }
+    }
+    Ok(report)
+}
+
+fn daily_objective(
+    db: &dyn Database,
+    env: &dyn Env,
+    objective: &Objective,
+    now: i64,
+    today: i64,
+) -> Result<(), PluginError> {
+    reconcile_orphans(db, env, objective)?;
+    let status = compute(db, env, objective)?;
+    let before = streaks::get(db, &objective.id)?.map_or(0, |s| s.current);
+    snapshots::upsert(
+        db,
+        &Snapshot {
+            id: env.new_id(),
+            objective_id: objective.id.clone(),
+            date: today,
+            availability_percent: status.budget.availability.unwrap_or(100.0),
+            budget_consumed_minutes: status.budget.consumed,
+            budget_remaining_percent: status.budget.remaining_percent,
+            burn_rate: status.budget.burn_rate,
+            streak_days: before,
+        },
+    )?;
+    let decision = decide(status.budget.is_breaching, status.has_open_downtime, before);
+    let decided_now = streaks::apply_decision(db, &objective.id, decision, now, today)?;
+    if decided_now && decision != StreakDecision::Keep {
+        let current = streaks::get(db, &objective.id)?.map_or(0, |s| s.current);
+        env.broadcast(
+            STREAK_SIGNAL,
+            &json!({
+                "systemId": objective.system_id,
+                "objectiveId": objective.id,
+                "currentStreak": current,
+                "broken": decision == StreakDecision::Reset,
+            }),
+        );
+    }
+    status_changed(db, env, objective)
+}
+
+/// Durations in seconds of the whole, closed outages among `events` (newest first, as
+/// `downtime::recent` gives them): fragments that touch (a split closes one and opens the next
+/// at the same instant) are merged, and zero-length outages (clamped orphan closes) dropped
+/// (F29).
+pub fn whole_outage_seconds(events: &[downtime::DowntimeEvent]) -> Vec<f64> {
+    let mut spans: Vec<(i64, i64)> = events
+        .iter()
+        .filter_map(|e| e.span.end_ms.map(|end| (e.span.start_ms, end)))
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    // An outage still open continues past the last closed fragment: drop a merged span that
+    // ends exactly where an open event starts.
+    let open_starts: Vec<i64> = events
+        .iter()
+        .filter(|e| e.span.end_ms.is_none())
+        .map(|e| e.span.start_ms)
+        .collect();
+    merged
+        .into_iter()
+        .filter(|(start, end)| end > start && !open_starts.contains(end))
+        .map(|(start, end)| (end - start) as f64 / 1000.0)
+        .collect()
+}
+
+/// Evaluates the achievements of `system_id` (§10 with F27, F29) and unlocks the qualifying
+/// ones not yet held, emitting the hook (F1) and the signal (F2) for each new one.
+pub fn evaluate_achievements(
+    db: &dyn Database,
+    env: &dyn Env,
+    system_id: &str,
+) -> Result<Vec<AchievementType>, PluginError> {
+    let list = objectives::list_for_system(db, system_id)?;
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = env.now_ms();
+    let mut facts = Vec::with_capacity(list.len());
+    for objective in &list {
+        let status = compute(db, env, objective)?;
+        let recent = downtime::recent(db, &objective.id, 10)?;
+        facts.push(ObjectiveFacts {
+            current_streak: streaks::get(db, &objective.id)?.map_or(0, |s| s.current),
+            availability: status.budget.availability,
+            remaining_percent: status.budget.remaining_percent,
+            total_minutes: status.downtime.total_minutes,
+            self_minutes: status.downtime.self_minutes,
+            window_old: objective.created_at <= now - objective.window_days * DAY_MS,
+            outage_seconds: whole_outage_seconds(&recent),
+        });
+    }
+    let mut unlocked = Vec::new();
+    for achievement in qualifying(&context(&facts)) {
+        if achievements::unlock(db, &env.new_id(), system_id, achievement, now)? {
+            let payload = json!({ "systemId": system_id, "achievement": achievement.as_str() });
+            env.emit_hook(ACHIEVEMENT_HOOK, &payload);
+            env.broadcast(ACHIEVEMENT_SIGNAL, &payload);
+            unlocked.push(achievement);
+        }
+    }
+    Ok(unlocked)
+}
+
+/// The weekly digest (§9 with F17): emits `slo.weekly.digest` unless there are no objectives.
+/// Answers whether it emitted.
+pub fn run_weekly_digest(db: &dyn Database, env: &dyn Env) -> Result<bool, PluginError> {
+    let all = objectives::list(db)?;
+    if all.is_empty() {
+        return Ok(false);
+    }
+    let mut rows = Vec::with_capacity(all.len());
+    for objective in &all {
+        let status = compute(db, env, objective)?;
+        rows.push(DigestRow {
+            system_name: env.system_name(&objective.system_id),
+            availability: status.budget.availability,
+            remaining_percent: status.budget.remaining_percent,
+            is_breaching: status.budget.is_breaching,
+            streak_days: streaks::get(db, &objective.id)?.map_or(0, |s| s.current),
+        });
+    }
+    env.emit_hook(DIGEST_HOOK, &weekly_digest(&rows));
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests;
