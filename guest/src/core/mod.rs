@@ -2,8 +2,10 @@
 
 pub mod achievement;
 pub mod budget;
+pub mod burn;
 pub mod digest;
 pub mod error;
+pub mod health;
 pub mod objective;
 pub mod status;
 pub mod streak;

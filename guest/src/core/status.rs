@@ -7,7 +7,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::budget::{budget_numbers, BudgetNumbers};
+use super::budget::{budget_numbers, consumed_minutes, BudgetNumbers};
+use super::burn::{
+    budget_state, burn_alert, burn_rate, fast_burn, rates_json, BurnAlert, BurnRates, LOOKBACKS,
+};
 use super::objective::{DependencyExclusion, Objective};
 use super::time::DAY_MS;
 use super::window::{
@@ -105,6 +108,14 @@ pub struct Status {
     pub downtime: WindowedDowntime,
     /// Whether budget-relevant downtime is ongoing.
     pub has_open_downtime: bool,
+    /// True burn rates over the A1 lookbacks (5 m, 30 m, 1 h, 6 h, 3 d).
+    pub burn_rates: BurnRates,
+    /// The multi-window alert they call for.
+    pub burn_alert: BurnAlert,
+    /// `ok`, `warning`, `critical` or `exhausted`, from the stored thresholds.
+    pub budget_state: &'static str,
+    /// Whether the 1 h burn rate reaches the fast-burn multiplier.
+    pub fast_burn: bool,
 }
 
 /// `computeStatus` (§4.4 steps 1–7).
@@ -135,10 +146,33 @@ pub fn compute_status(input: &StatusInput<'_>) -> Status {
             DependencyExclusion::Strict => true,
             DependencyExclusion::SelfOnly => e.attribution == Attribution::SelfCaused,
         });
+    let mut burn_rates: BurnRates = [None; 5];
+    for (slot, (_, minutes)) in burn_rates.iter_mut().zip(LOOKBACKS) {
+        let from = input.now - minutes * 60_000;
+        let in_lookback: Vec<EventSpan> = input
+            .events
+            .iter()
+            .filter(|e| counts_in_window(e, from, input.now, down))
+            .cloned()
+            .collect();
+        let lookback =
+            aggregate_windowed_downtime(&in_lookback, from, input.now, input.now, &holes);
+        let consumed = consumed_minutes(
+            objective.dependency_exclusion,
+            lookback.total_minutes,
+            lookback.self_minutes,
+        );
+        *slot = burn_rate(consumed, minutes, objective.target);
+    }
+    let thresholds = &objective.burn_rate_thresholds;
     Status {
         budget,
         downtime,
         has_open_downtime,
+        burn_alert: burn_alert(&burn_rates, objective.window_days),
+        budget_state: budget_state(budget.remaining_percent, thresholds),
+        fast_burn: fast_burn(&burn_rates, thresholds),
+        burn_rates,
     }
 }
 
@@ -186,6 +220,10 @@ impl Status {
             "isBreaching": b.is_breaching,
             "hasOpenDowntime": self.has_open_downtime,
             "attribution": attribution,
+            "burnRates": rates_json(&self.burn_rates),
+            "burnAlert": self.burn_alert.as_str(),
+            "budgetState": self.budget_state,
+            "fastBurn": self.fast_burn,
         })
     }
 }
@@ -421,6 +459,31 @@ mod tests {
             .budget
             .consumed;
         assert_eq!(scheduled, completed);
+    }
+
+    /// decisions.md A1: a 10-minute outage ending now on a 99.9 %/30 d objective burns the
+    /// last hour at 10 / 0.06 ≈ 166.7 and pages; the budget state follows the thresholds.
+    #[test]
+    fn a1_burn_rates_and_alerts() {
+        let o = objective(DependencyExclusion::Strict);
+        let events = [span(NOW - 10 * MIN, Some(NOW), Attribution::SelfCaused)];
+        let s = status(&o, &events, Health::Healthy, &[]);
+        let h1 = s.burn_rates[2].unwrap();
+        assert!((h1 - 10.0 / (60.0 * (100.0 - 99.9) / 100.0)).abs() < 1e-9);
+        assert_eq!(
+            s.burn_rates[0],
+            burn_rate(5.0, 5, 99.9),
+            "the 5 m lookback sees 5 minutes"
+        );
+        assert_eq!(s.burn_alert, BurnAlert::Page);
+        assert!(s.fast_burn);
+        assert_eq!(s.budget_state, "ok", "10 of 43.2 minutes is 23 % consumed");
+        let longer = [span(NOW - 30 * MIN, Some(NOW), Attribution::SelfCaused)];
+        assert_eq!(
+            status(&o, &longer, Health::Healthy, &[]).budget_state,
+            "warning",
+            "69 % consumed"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Plugin operations: validation from the core, persistence from the storage layer, and the
 //! environment (clock, ids, platform services) they need.
 
+pub mod entity;
+pub mod handlers;
 pub mod rpc;
 
 pub use rpc::handle_rpc;
@@ -79,7 +81,9 @@ pub fn compute(
 ) -> Result<Status, PluginError> {
     let now = env.now_ms();
     let start = window_start(now, objective.window_days);
-    let events: Vec<_> = downtime::overlapping(db, &objective.id, start, now)?
+    // far enough back for the window and for the longest A1 lookback (3 days)
+    let earliest = start.min(now - 3 * crate::core::time::DAY_MS);
+    let events: Vec<_> = downtime::overlapping(db, &objective.id, earliest, now)?
         .into_iter()
         .map(|e| e.span)
         .collect();
@@ -89,7 +93,7 @@ pub fn compute(
         Health::Healthy
     };
     let maintenance = if objective.exclude_maintenance_windows {
-        env.maintenance_windows(&objective.system_id, start, now)
+        env.maintenance_windows(&objective.system_id, earliest, now)
     } else {
         Vec::new()
     };
