@@ -83,6 +83,7 @@ pub const PROCEDURES: &[ProcedureSpec] = &[
     query("getStreaks"),
     query("getAchievements"),
     query("getRecentMilestones"),
+    query("getSystemSignals"),
 ];
 
 /// A public read procedure needing `slo.read`.

@@ -120,6 +120,9 @@ impl Env for FakeEnv {
             .borrow_mut()
             .push((hook_id.to_owned(), payload.clone()));
     }
+    fn resolve_ref(&self, _kind: &str, name: &str) -> Option<String> {
+        (name != "nope").then(|| format!("sys-{name}"))
+    }
     fn warn(&self, message: &str) {
         self.warnings.borrow_mut().push(message.to_owned());
     }

@@ -193,6 +193,15 @@ impl Env for HostEnv {
         log_warn(message);
     }
 
+    fn resolve_ref(&self, kind: &str, name: &str) -> Option<String> {
+        call_json(
+            "gitops",
+            "resolveEntityRef",
+            json!({ "kind": kind, "entityName": name }),
+        )
+        .and_then(|v| v["entityId"].as_str().map(str::to_owned))
+    }
+
     fn maintenance_windows(
         &self,
         system_id: &str,

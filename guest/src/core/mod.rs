@@ -7,6 +7,7 @@ pub mod digest;
 pub mod error;
 pub mod health;
 pub mod objective;
+pub mod signals;
 pub mod status;
 pub mod streak;
 pub mod time;

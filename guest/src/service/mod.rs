@@ -2,6 +2,7 @@
 //! environment (clock, ids, platform services) they need.
 
 pub mod entity;
+pub mod gitops;
 pub mod handlers;
 pub mod rpc;
 
@@ -61,6 +62,8 @@ pub trait Env {
     fn emit_hook(&self, hook_id: &str, payload: &Value);
     /// Logs a warning through the host.
     fn warn(&self, message: &str);
+    /// Resolves a GitOps entity reference to an id, if the entity exists.
+    fn resolve_ref(&self, kind: &str, name: &str) -> Option<String>;
 }
 
 /// `computeStatus` for `objective` at the host's now, as the API's `SloStatus` JSON.

@@ -37,6 +37,7 @@ pub fn handle_rpc(
         "getStreaks" => all_streaks(db),
         "getAchievements" => system_achievements(db, input),
         "getRecentMilestones" => recent_milestones(db, env, input),
+        "getSystemSignals" => system_signals(db, env, input),
         other => Err(PluginError::NotFound(format!(
             "procedure {other:?} does not exist"
         ))),
@@ -278,6 +279,43 @@ pub fn recent_milestones(
         })
         .collect();
     Ok(json!({ "milestones": list }))
+}
+
+/// `getSystemSignals {systemIds?}`: `{signals: {systemId: [signal]}}` for the given systems
+/// (every system with objectives when omitted); systems without signals are left out (§14).
+pub fn system_signals(
+    db: &dyn Database,
+    env: &dyn Env,
+    input: &Value,
+) -> Result<Value, PluginError> {
+    let wanted = Fields::of(input)?.optional_string_list("systemIds")?;
+    let mut out = Map::new();
+    for objective in objectives::list(db)? {
+        if wanted
+            .as_ref()
+            .is_some_and(|w| !w.contains(&objective.system_id))
+        {
+            continue;
+        }
+        let status = super::compute(db, env, &objective)?;
+        let row = crate::core::signals::SignalRow {
+            objective_id: objective.id.clone(),
+            target: objective.target,
+            window_days: objective.window_days,
+            is_breaching: status.budget.is_breaching,
+            has_open_downtime: status.has_open_downtime,
+            remaining_percent: status.budget.remaining_percent,
+        };
+        if let Some(signal) = crate::core::signals::signal(&row) {
+            if let Value::Array(list) = out
+                .entry(objective.system_id.clone())
+                .or_insert_with(|| json!([]))
+            {
+                list.push(signal);
+            }
+        }
+    }
+    Ok(json!({ "signals": out }))
 }
 
 #[cfg(test)]

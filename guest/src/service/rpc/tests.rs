@@ -256,3 +256,25 @@ fn f17_milestones_carry_catalog_names() {
     assert_eq!(m["milestones"][0]["systemName"], "Primary DB");
     assert_eq!(m["milestones"][0]["achievement"], "first_steps");
 }
+
+/// slo-behaviour.md §16.12: a mixed system (one healthy, one breaching) has one signal, for
+/// the breaching objective; systems without signals are left out.
+#[test]
+fn system_signals_show_only_what_needs_attention() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    create(&db, &env, "api");
+    let breaching = create(&db, &env, "api");
+    create(&db, &env, "quiet");
+    db.execute(
+        "INSERT INTO slo_downtime_events (id, objective_id, system_id, start_time, end_time, attribution_type) VALUES ('e', ?, 'api', ?, ?, 'self')",
+        &[breaching.as_str().into(), (T0 - 120 * 60_000).into(), (T0 - 60 * 60_000).into()],
+    )
+    .unwrap();
+    let signals = call(&db, &env, "getSystemSignals", json!({})).unwrap();
+    assert_eq!(signals["signals"]["api"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        signals["signals"]["api"][0]["href"],
+        format!("/slo/{breaching}")
+    );
+    assert!(signals["signals"].get("quiet").is_none());
+}
