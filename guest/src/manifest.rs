@@ -4,6 +4,9 @@
 //! here lets native tests check them and keeps the bindings layer thin. Only what the plugin
 //! implements is declared: a subscription or procedure appears here together with its handler.
 
+use crate::jobs;
+use crate::service::handlers;
+
 /// The plugin id.
 pub const PLUGIN_ID: &str = "slo";
 
@@ -106,6 +109,161 @@ const fn mutation(name: &'static str) -> ProcedureSpec {
     }
 }
 
+/// A subscription to entity changes of one kind (work-queue delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntitySubscriptionSpec {
+    /// Entity kind.
+    pub kind: &'static str,
+    /// Worker group (unique on the platform).
+    pub worker_group: &'static str,
+    /// Retries after a failed attempt.
+    pub max_retries: u32,
+}
+
+/// The four entity-change subscriptions of slo-behaviour.md §7.3.
+pub const ENTITY_SUBSCRIPTIONS: &[EntitySubscriptionSpec] = &[
+    EntitySubscriptionSpec {
+        kind: "health",
+        worker_group: handlers::SYSTEM_DOWN,
+        max_retries: 3,
+    },
+    EntitySubscriptionSpec {
+        kind: "health",
+        worker_group: handlers::SYSTEM_UP,
+        max_retries: 3,
+    },
+    EntitySubscriptionSpec {
+        kind: "health",
+        worker_group: handlers::UPSTREAM_DOWN,
+        max_retries: 3,
+    },
+    EntitySubscriptionSpec {
+        kind: "catalog-system",
+        worker_group: handlers::SYSTEM_CLEANUP,
+        max_retries: 3,
+    },
+];
+
+/// The hook subscription: (hook, worker group, max retries).
+pub const HOOK_SUBSCRIPTIONS: &[(&str, &str, u32)] =
+    &[(handlers::INCIDENT_HOOK, handlers::INCIDENT_DOWNTIME, 3)];
+
+/// Queue consumers: (queue, consumer group, max retries).
+pub const QUEUE_CONSUMERS: &[(&str, &str, u32)] = &[
+    (handlers::DAILY_QUEUE, "slo-snapshot-worker", 0),
+    (handlers::WEEKLY_QUEUE, "slo-digest-worker", 0),
+    (handlers::REFRESH_QUEUE, "slo-entity-refresh-worker", 0),
+];
+
+/// Recurring jobs: (queue, job id, 5-field UTC cron).
+pub const RECURRING_JOBS: &[(&str, &str, &str)] = &[
+    (handlers::DAILY_QUEUE, "slo-daily-snapshot-run", "0 0 * * *"),
+    (handlers::WEEKLY_QUEUE, "slo-weekly-digest-run", "0 9 * * 1"),
+    (
+        handlers::REFRESH_QUEUE,
+        "slo-entity-refresh-run",
+        "* * * * *",
+    ),
+];
+
+/// Hooks the plugin emits.
+pub const HOOKS: &[&str] = &[jobs::ACHIEVEMENT_HOOK, jobs::DIGEST_HOOK];
+
+/// Signals the plugin broadcasts.
+pub const SIGNALS: &[&str] = &[
+    crate::engine::STATUS_CHANGED,
+    jobs::STREAK_SIGNAL,
+    jobs::ACHIEVEMENT_SIGNAL,
+];
+
+/// Tables automations cannot watch: (table, reason, notes).
+pub const NON_REACTIVE: &[(&str, &str, &str)] = &[
+    (
+        "slo_downtime_events",
+        "bookkeeping",
+        "Append-only downtime history. The live budget/streak is the `slo` entity.",
+    ),
+    (
+        "slo_daily_snapshots",
+        "bookkeeping",
+        "Append-only daily trend snapshots. The live budget/streak is the `slo` entity.",
+    ),
+];
+
+/// An automation trigger fed by a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerSpec {
+    /// Local id.
+    pub id: &'static str,
+    /// Display name.
+    pub display_name: &'static str,
+    /// Description.
+    pub description: &'static str,
+    /// The hook.
+    pub hook: &'static str,
+    /// Payload JSON Schema.
+    pub payload_schema: &'static str,
+    /// Payload field used as the context key.
+    pub context_key: Option<&'static str>,
+}
+
+/// The two triggers of slo-behaviour.md §15.
+pub const TRIGGERS: &[TriggerSpec] = &[
+    TriggerSpec {
+        id: "achievement.unlocked",
+        display_name: "SLO Achievement Unlocked",
+        description: "Fired when a system unlocks a new reliability achievement",
+        hook: jobs::ACHIEVEMENT_HOOK,
+        payload_schema: r#"{"type":"object","properties":{"systemId":{"type":"string"},"achievement":{"enum":["first_steps","iron_uptime","diamond_uptime","budget_miser","clean_sheet","nines_club","cascade_breaker","full_coverage","rapid_recovery"]}},"required":["systemId","achievement"]}"#,
+        context_key: Some("systemId"),
+    },
+    TriggerSpec {
+        id: "weekly.digest",
+        display_name: "SLO Weekly Digest",
+        description: "Weekly summary of SLO performance across all systems (Monday 09:00 UTC)",
+        hook: jobs::DIGEST_HOOK,
+        payload_schema: r#"{"type":"object","properties":{"totalObjectives":{"type":"number"},"breachingCount":{"type":"number"},"atRiskCount":{"type":"number"},"healthyCount":{"type":"number"},"topPerformers":{"type":"array","items":{"type":"object","properties":{"systemName":{"type":"string"},"availability":{"type":"number"},"streakDays":{"type":"number"}}}},"worstPerformers":{"type":"array","items":{"type":"object","properties":{"systemName":{"type":"string"},"availability":{"type":"number"},"budgetRemainingPercent":{"type":"number"}}}}},"required":["totalObjectives","breachingCount","atRiskCount","healthyCount","topPerformers","worstPerformers"]}"#,
+        context_key: None,
+    },
+];
+
+/// A command-palette entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Id.
+    pub id: &'static str,
+    /// Title.
+    pub title: &'static str,
+    /// Subtitle.
+    pub subtitle: &'static str,
+    /// Route it opens.
+    pub route: &'static str,
+    /// Keyboard shortcuts.
+    pub shortcuts: &'static [&'static str],
+    /// Rule needed to see it.
+    pub access: Option<&'static str>,
+}
+
+/// The command-palette entries of slo-behaviour.md §7.2.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        id: "create-slo",
+        title: "Create SLO",
+        subtitle: "Define a new Service Level Objective",
+        route: "/slo/config?action=create",
+        shortcuts: &[],
+        access: Some(MANAGE),
+    },
+    CommandSpec {
+        id: "manage-slos",
+        title: "Manage SLOs",
+        subtitle: "View and configure Service Level Objectives",
+        route: "/slo",
+        shortcuts: &["meta+shift+l", "ctrl+shift+l"],
+        access: None,
+    },
+];
+
 /// The procedure called `name`, if this version serves it.
 pub fn procedure(name: &str) -> Option<&'static ProcedureSpec> {
     PROCEDURES.iter().find(|p| p.name == name)
@@ -114,6 +272,31 @@ pub fn procedure(name: &str) -> Option<&'static ProcedureSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trigger_schemas_are_json_and_name_declared_hooks() {
+        for t in TRIGGERS {
+            let schema: serde_json::Value = serde_json::from_str(t.payload_schema).unwrap();
+            assert_eq!(schema["type"], "object", "{}", t.id);
+            assert!(HOOKS.contains(&t.hook), "{}", t.id);
+        }
+        let enum_values = serde_json::from_str::<serde_json::Value>(TRIGGERS[0].payload_schema)
+            .unwrap()["properties"]["achievement"]["enum"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(enum_values, crate::core::achievement::ALL.len());
+    }
+
+    #[test]
+    fn every_recurring_job_has_a_consumer() {
+        for (queue, _, _) in RECURRING_JOBS {
+            assert!(
+                QUEUE_CONSUMERS.iter().any(|(q, _, _)| q == queue),
+                "{queue}"
+            );
+        }
+    }
 
     #[test]
     fn every_procedure_uses_a_declared_rule_and_mutations_need_manage() {

@@ -5,7 +5,7 @@ mod host;
 mod manifest;
 
 use crate::core::PluginError;
-use crate::service;
+use crate::service::{self, entity, gitops, handlers};
 use bindings::checkstack::plugin::types::{
     self as wit, Caller, EntityChange, EntityOp, EntityState, HookMeta, Job,
 };
@@ -55,52 +55,89 @@ impl exports::lifecycle::Guest for SloPlugin {
 }
 
 impl exports::entity_provider::Guest for SloPlugin {
-    fn read(kind: String, _ids: Vec<String>) -> Result<Vec<EntityState>, wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!(
-            "entity kind {kind:?} is not owned by this plugin version"
-        )))
+    fn read(kind: String, ids: Vec<String>) -> Result<Vec<EntityState>, wit::PluginError> {
+        own_kind(&kind)?;
+        let states = entity::read(&host::HostDatabase, &host::HostEnv, &ids).map_err(to_wit)?;
+        Ok(states
+            .into_iter()
+            .map(|(id, state)| EntityState {
+                id,
+                state: state.to_string(),
+            })
+            .collect())
     }
 
-    fn apply(kind: String, _id: String, _op: EntityOp) -> Result<Option<String>, wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!(
-            "entity kind {kind:?} is not owned by this plugin version"
-        )))
+    fn apply(kind: String, id: String, op: EntityOp) -> Result<Option<String>, wit::PluginError> {
+        own_kind(&kind)?;
+        match op {
+            EntityOp::Mutate(_) => entity::apply_refresh(&host::HostDatabase, &host::HostEnv, &id)
+                .map(|state| Some(state.to_string()))
+                .map_err(to_wit),
+            // The objective is already gone (deleted in the requesting invocation).
+            EntityOp::Remove(_) => Ok(None),
+        }
     }
 
     fn derive(change: EntityChange) -> Result<Vec<String>, wit::PluginError> {
+        // Budget and streak thresholds are conditions over the entity, not triggers.
+        own_kind(&change.kind)?;
+        Ok(Vec::new())
+    }
+}
+
+fn own_kind(kind: &str) -> Result<(), wit::PluginError> {
+    if kind == entity::KIND {
+        Ok(())
+    } else {
         Err(wit::PluginError::NotFound(format!(
-            "no change deriver for kind {:?}",
-            change.kind
+            "entity kind {kind:?} is not owned by the slo plugin"
         )))
     }
+}
+
+fn optional_json(
+    field: &str,
+    text: Option<&String>,
+) -> Result<Option<serde_json::Value>, wit::PluginError> {
+    text.map(|t| parse_json(field, t)).transpose()
 }
 
 impl exports::handlers::Guest for SloPlugin {
     fn on_entity_change(
         worker_group: String,
-        _change: EntityChange,
+        change: EntityChange,
     ) -> Result<(), wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!(
-            "no entity subscription {worker_group:?}"
-        )))
+        let prev = optional_json("prev", change.prev.as_ref())?;
+        let next = optional_json("next", change.next.as_ref())?;
+        let view = handlers::Change {
+            kind: &change.kind,
+            id: &change.id,
+            prev: prev.as_ref(),
+            next: next.as_ref(),
+        };
+        handlers::on_entity_change(&host::HostDatabase, &host::HostEnv, &worker_group, &view)
+            .map_err(to_wit)
     }
 
     fn on_hook(
         worker_group: String,
-        _hook_id: String,
-        _payload: String,
+        hook_id: String,
+        payload: String,
         _meta: HookMeta,
     ) -> Result<(), wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!(
-            "no hook subscription {worker_group:?}"
-        )))
+        let payload = parse_json("payload", &payload)?;
+        handlers::on_hook(
+            &host::HostDatabase,
+            &host::HostEnv,
+            &worker_group,
+            &hook_id,
+            &payload,
+        )
+        .map_err(to_wit)
     }
 
     fn on_job(job: Job) -> Result<(), wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!(
-            "no consumer for queue {:?}",
-            job.queue
-        )))
+        handlers::on_job(&host::HostDatabase, &host::HostEnv, &job.queue).map_err(to_wit)
     }
 }
 
@@ -120,21 +157,34 @@ impl exports::rpc::Guest for SloPlugin {
 impl exports::gitops::Guest for SloPlugin {
     fn reconcile(
         entity: exports::gitops::GitopsEntity,
-        _existing: Option<String>,
+        existing: Option<String>,
     ) -> Result<String, wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!(
-            "GitOps kind {:?} is not served by this plugin version",
-            entity.kind
-        )))
+        if entity.kind != gitops::KIND {
+            return Err(wit::PluginError::NotFound(format!(
+                "GitOps kind {:?} is not served by the slo plugin",
+                entity.kind
+            )));
+        }
+        let spec = parse_json("spec", &entity.spec)?;
+        gitops::reconcile(
+            &host::HostDatabase,
+            &host::HostEnv,
+            &spec,
+            existing.as_deref(),
+        )
+        .map_err(to_wit)
     }
 
     fn delete(
         kind: String,
         _name: String,
-        _entity_id: Option<String>,
+        entity_id: Option<String>,
     ) -> Result<(), wit::PluginError> {
-        Err(wit::PluginError::NotFound(format!(
-            "GitOps kind {kind:?} is not served by this plugin version"
-        )))
+        if kind != gitops::KIND {
+            return Err(wit::PluginError::NotFound(format!(
+                "GitOps kind {kind:?} is not served by the slo plugin"
+            )));
+        }
+        gitops::delete(&host::HostDatabase, &host::HostEnv, entity_id.as_deref()).map_err(to_wit)
     }
 }
