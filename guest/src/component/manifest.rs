@@ -110,17 +110,15 @@ pub fn describe() -> wit::PluginManifest {
         }],
         commands: spec::COMMANDS
             .iter()
-            .map(
-                |(id, title, subtitle, route, shortcuts, access)| wit::Command {
-                    id: (*id).into(),
-                    title: (*title).into(),
-                    subtitle: (*subtitle).into(),
-                    icon: "Target".into(),
-                    route: (*route).into(),
-                    shortcuts: shortcuts.iter().map(|s| (*s).into()).collect(),
-                    access: access.iter().map(|a| (*a).into()).collect(),
-                },
-            )
+            .map(|c| wit::Command {
+                id: c.id.into(),
+                title: c.title.into(),
+                subtitle: c.subtitle.into(),
+                icon: "Target".into(),
+                route: c.route.into(),
+                shortcuts: c.shortcuts.iter().map(|s| (*s).into()).collect(),
+                access: c.access.iter().map(|a| (*a).into()).collect(),
+            })
             .collect(),
     }
 }
