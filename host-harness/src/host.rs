@@ -444,6 +444,82 @@ impl PluginHost {
         }
     }
 
+    /// Delivers an entity change to the subscription `worker_group` (`handlers.on-entity-change`).
+    pub fn deliver_entity_change(
+        &self,
+        worker_group: &str,
+        change: &wit::EntityChange,
+    ) -> Result<(), InvocationError> {
+        let plugin = self.current("handlers.on-entity-change")?;
+        let export = format!("handlers.on-entity-change({worker_group})");
+        let group = worker_group.to_owned();
+        self.invoke(&plugin, &export, move |p, store| {
+            p.checkstack_plugin_handlers()
+                .call_on_entity_change(store, &group, change)
+        })
+    }
+
+    /// Delivers a hook emission to the subscription `worker_group` (`handlers.on-hook`).
+    pub fn deliver_hook(
+        &self,
+        worker_group: &str,
+        hook_id: &str,
+        payload: &str,
+        meta: &wit::HookMeta,
+    ) -> Result<(), InvocationError> {
+        let plugin = self.current("handlers.on-hook")?;
+        let export = format!("handlers.on-hook({worker_group})");
+        let payload = payload.to_owned();
+        self.invoke(&plugin, &export, |p, store| {
+            p.checkstack_plugin_handlers().call_on_hook(
+                store,
+                worker_group,
+                hook_id,
+                &payload,
+                meta,
+            )
+        })
+    }
+
+    /// Delivers a queue job (`handlers.on-job`).
+    pub fn deliver_job(&self, job: &wit::Job) -> Result<(), InvocationError> {
+        let plugin = self.current("handlers.on-job")?;
+        let export = format!("handlers.on-job({})", job.queue);
+        self.invoke(&plugin, &export, |p, store| {
+            p.checkstack_plugin_handlers().call_on_job(store, job)
+        })
+    }
+
+    /// Reads entities of `kind` through the owning plugin (`entity-provider.read`).
+    pub fn read_entities(
+        &self,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<Vec<wit::EntityState>, InvocationError> {
+        let plugin = self.current("entity-provider.read")?;
+        let export = format!("entity-provider.read({kind})");
+        self.invoke(&plugin, &export, |p, store| {
+            p.checkstack_plugin_entity_provider()
+                .call_read(store, kind, ids)
+        })
+    }
+
+    /// Applies an entity operation through the owning plugin (`entity-provider.apply`);
+    /// answers the next state (`None` after a removal).
+    pub fn apply_entity(
+        &self,
+        kind: &str,
+        id: &str,
+        op: &wit::EntityOp,
+    ) -> Result<Option<String>, InvocationError> {
+        let plugin = self.current("entity-provider.apply")?;
+        let export = format!("entity-provider.apply({kind})");
+        self.invoke(&plugin, &export, |p, store| {
+            p.checkstack_plugin_entity_provider()
+                .call_apply(store, kind, id, op)
+        })
+    }
+
     fn count(&self, export: &str, outcome: &Result<(), Failure>) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         counts.total += 1;
