@@ -8,4 +8,6 @@ pub mod clock;
 pub mod log;
 pub mod outbox;
 pub mod platform;
+pub mod queue;
+pub mod scheduler;
 pub mod sql;

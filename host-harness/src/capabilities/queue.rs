@@ -1,0 +1,470 @@
+//! The durable work queue (host-contract.md §7 with decisions §3): jobs live in the host
+//! database, so a restart of the host process loses no queued or in-flight job (in-flight ones
+//! are redelivered). Every consumer group of a queue gets its own copy of every job; delivery
+//! is FIFO within a priority (higher first); a job id de-duplicates while a copy is pending;
+//! a failed attempt is retried after 2^attempt seconds on the host clock up to the group's
+//! `max_retries`, then recorded as a dead letter.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use super::clock::Clock;
+use super::sql::{Database, SqlError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS _host_queue_jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    consumer_group TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    enqueued_at BIGINT NOT NULL,
+    due_at BIGINT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS _host_queue_jobs_due ON _host_queue_jobs (state, due_at);
+CREATE UNIQUE INDEX IF NOT EXISTS _host_queue_jobs_pending
+    ON _host_queue_jobs (queue, consumer_group, job_id) WHERE state IN ('queued', 'in_flight');
+";
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Queue name.
+    pub queue: String,
+    /// JSON payload.
+    pub payload: String,
+    /// Job id; with `dedupe`, a pending job of the same id makes this enqueue a no-op.
+    pub job_id: String,
+    /// Whether `job_id` de-duplicates.
+    pub dedupe: bool,
+    /// Delay after now.
+    pub delay_ms: u64,
+    /// Higher first.
+    pub priority: i32,
+}
+
+/// One copy of a job handed to one consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The copy's row.
+    pub seq: i64,
+    /// Queue name.
+    pub queue: String,
+    /// The group this copy is for.
+    pub consumer_group: String,
+    /// Job id.
+    pub job_id: String,
+    /// JSON payload.
+    pub payload: String,
+    /// 0 for the first attempt.
+    pub attempt: u32,
+    /// When it was enqueued.
+    pub enqueued_at: i64,
+    /// When it became due.
+    pub due_at: i64,
+}
+
+/// A delivery that used up its retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// The delivery.
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    /// The last attempt's error.
+    pub error: String,
+}
+
+/// What happened to a failed delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Retried at this instant.
+    RetryAt(i64),
+    /// Out of retries: a dead letter.
+    Dead,
+}
+
+/// Why the queue could not do something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The database failed.
+    #[error("queue storage: {0}")]
+    Storage(#[from] SqlError),
+    /// The delivery is not in flight (already completed, or unknown).
+    #[error("delivery {0} is not in flight")]
+    NotInFlight(i64),
+}
+
+fn storage(e: rusqlite::Error) -> QueueError {
+    QueueError::Storage(SqlError::classify(e, None))
+}
+
+/// The queue over the host database.
+pub struct Queue {
+    db: Database,
+    clock: Clock,
+    /// queue → consumer group → max retries.
+    consumers: Mutex<BTreeMap<String, BTreeMap<String, u32>>>,
+}
+
+const COLUMNS: &str = "seq, queue, consumer_group, job_id, payload, attempt, enqueued_at, due_at";
+
+fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        seq: row.get(0)?,
+        queue: row.get(1)?,
+        consumer_group: row.get(2)?,
+        job_id: row.get(3)?,
+        payload: row.get(4)?,
+        attempt: row.get(5)?,
+        enqueued_at: row.get(6)?,
+        due_at: row.get(7)?,
+    })
+}
+
+impl Queue {
+    /// Opens the queue in `db`, creating its tables, and puts back every copy that was in
+    /// flight when the host last stopped (it will be redelivered).
+    pub fn open(db: Database, clock: Clock) -> Result<Self, QueueError> {
+        let conn = db.checkout()?;
+        conn.raw().execute_batch(SCHEMA).map_err(storage)?;
+        conn.raw()
+            .execute(
+                "UPDATE _host_queue_jobs SET state = 'queued' WHERE state = 'in_flight'",
+                [],
+            )
+            .map_err(storage)?;
+        drop(conn);
+        Ok(Queue {
+            db,
+            clock,
+            consumers: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Registers `group` as a consumer of `queue` (re-registering updates `max_retries`).
+    pub fn register_consumer(&self, queue: &str, group: &str, max_retries: u32) {
+        self.consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(queue.to_owned())
+            .or_default()
+            .insert(group.to_owned(), max_retries);
+    }
+
+    /// The consumer groups of `queue`.
+    pub fn groups(&self, queue: &str) -> Vec<String> {
+        self.consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(queue)
+            .map(|g| g.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn max_retries(&self, queue: &str, group: &str) -> u32 {
+        self.consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(queue)
+            .and_then(|g| g.get(group).copied())
+            .unwrap_or(0)
+    }
+
+    /// Enqueues one copy of `job` per consumer group of its queue; answers how many copies
+    /// were added (fewer when a de-duplicating job id is still pending for a group).
+    pub fn enqueue(&self, job: &NewJob) -> Result<usize, QueueError> {
+        let now = self.clock.now_ms();
+        let due = now.saturating_add(i64::try_from(job.delay_ms).unwrap_or(i64::MAX));
+        let conn = self.db.checkout()?;
+        let mut added = 0;
+        for group in self.groups(&job.queue) {
+            let pending: Option<i64> = if job.dedupe {
+                conn.raw()
+                    .query_row(
+                        "SELECT seq FROM _host_queue_jobs WHERE queue = ? AND consumer_group = ? AND job_id = ? AND state IN ('queued', 'in_flight')",
+                        rusqlite::params![job.queue, group, job.job_id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(storage)?
+            } else {
+                None
+            };
+            if pending.is_some() {
+                continue;
+            }
+            // A host-made (non de-duplicating) id may repeat; keep it unique per pending copy.
+            let job_id = if job.dedupe {
+                job.job_id.clone()
+            } else {
+                format!("{}#{}", job.job_id, now)
+            };
+            conn.raw()
+                .execute(
+                    "INSERT OR IGNORE INTO _host_queue_jobs (queue, consumer_group, job_id, payload, priority, enqueued_at, due_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+                    rusqlite::params![job.queue, group, job_id, job.payload, job.priority, now, due],
+                )
+                .map_err(storage)?;
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Takes the next due copy (highest priority, then earliest due, then first enqueued) and
+    /// marks it in flight.
+    pub fn take_due(&self) -> Result<Option<Delivery>, QueueError> {
+        let now = self.clock.now_ms();
+        let conn = self.db.checkout()?;
+        let next = conn
+            .raw()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM _host_queue_jobs WHERE state = 'queued' AND due_at <= ? ORDER BY priority DESC, due_at, seq LIMIT 1"),
+                [now],
+                delivery,
+            )
+            .optional()
+            .map_err(storage)?;
+        if let Some(d) = &next {
+            conn.raw()
+                .execute(
+                    "UPDATE _host_queue_jobs SET state = 'in_flight' WHERE seq = ?",
+                    [d.seq],
+                )
+                .map_err(storage)?;
+        }
+        Ok(next)
+    }
+
+    /// The earliest instant a queued copy becomes due, if any.
+    pub fn next_due_at(&self) -> Result<Option<i64>, QueueError> {
+        let conn = self.db.checkout()?;
+        conn.raw()
+            .query_row(
+                "SELECT MIN(due_at) FROM _host_queue_jobs WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(storage)
+    }
+
+    fn finish(
+        &self,
+        seq: i64,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<(), QueueError> {
+        let conn = self.db.checkout()?;
+        let changed = conn.raw().execute(sql, params).map_err(storage)?;
+        if changed == 0 {
+            return Err(QueueError::NotInFlight(seq));
+        }
+        Ok(())
+    }
+
+    /// Marks a delivery done.
+    pub fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        self.finish(
+            delivery.seq,
+            "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state = 'in_flight'",
+            &[&delivery.seq],
+        )
+    }
+
+    /// Records a failed attempt: retried after 2^attempt seconds while retries remain, else a
+    /// dead letter.
+    pub fn fail(&self, delivery: &Delivery, error: &str) -> Result<FailOutcome, QueueError> {
+        let max = self.max_retries(&delivery.queue, &delivery.consumer_group);
+        if delivery.attempt < max {
+            let backoff = 1000_i64.saturating_mul(1_i64 << delivery.attempt.min(30));
+            let at = self.clock.now_ms().saturating_add(backoff);
+            self.finish(
+                delivery.seq,
+                "UPDATE _host_queue_jobs SET state = 'queued', attempt = attempt + 1, due_at = ?, last_error = ? WHERE seq = ? AND state = 'in_flight'",
+                &[&at, &error, &delivery.seq],
+            )?;
+            Ok(FailOutcome::RetryAt(at))
+        } else {
+            self.finish(
+                delivery.seq,
+                "UPDATE _host_queue_jobs SET state = 'dead', last_error = ? WHERE seq = ? AND state = 'in_flight'",
+                &[&error, &delivery.seq],
+            )?;
+            Ok(FailOutcome::Dead)
+        }
+    }
+
+    /// Every dead letter, oldest first.
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        let conn = self.db.checkout()?;
+        let mut stmt = conn
+            .raw()
+            .prepare(&format!("SELECT {COLUMNS}, last_error FROM _host_queue_jobs WHERE state = 'dead' ORDER BY seq"))
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(DeadLetter {
+                    delivery: delivery(r)?,
+                    error: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                })
+            })
+            .map_err(storage)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn job(queue: &str, id: &str, dedupe: bool, priority: i32) -> NewJob {
+        NewJob {
+            queue: queue.into(),
+            payload: format!("\"{id}\""),
+            job_id: id.into(),
+            dedupe,
+            delay_ms: 0,
+            priority,
+        }
+    }
+
+    fn queue() -> (Queue, Clock) {
+        let clock = Clock::virtual_at(1_000_000);
+        let q = Queue::open(Database::in_memory().unwrap(), clock.clone()).unwrap();
+        (q, clock)
+    }
+
+    #[test]
+    fn every_group_gets_its_own_copy_in_fifo_within_priority() {
+        let (q, _) = queue();
+        q.register_consumer("jobs", "a", 0);
+        q.register_consumer("jobs", "b", 0);
+        assert_eq!(q.enqueue(&job("jobs", "1", false, 0)).unwrap(), 2);
+        q.enqueue(&job("jobs", "2", false, 0)).unwrap();
+        q.enqueue(&job("jobs", "urgent", false, 5)).unwrap();
+        let mut order = Vec::new();
+        while let Some(d) = q.take_due().unwrap() {
+            order.push(format!(
+                "{}:{}",
+                d.consumer_group,
+                d.payload.trim_matches('"')
+            ));
+            q.complete(&d).unwrap();
+        }
+        assert_eq!(order, ["a:urgent", "b:urgent", "a:1", "b:1", "a:2", "b:2"]);
+    }
+
+    #[test]
+    fn a_pending_job_id_deduplicates() {
+        let (q, _) = queue();
+        q.register_consumer("jobs", "a", 0);
+        assert_eq!(q.enqueue(&job("jobs", "daily", true, 0)).unwrap(), 1);
+        assert_eq!(q.enqueue(&job("jobs", "daily", true, 0)).unwrap(), 0);
+        let d = q.take_due().unwrap().unwrap();
+        assert_eq!(
+            q.enqueue(&job("jobs", "daily", true, 0)).unwrap(),
+            0,
+            "in flight still counts"
+        );
+        q.complete(&d).unwrap();
+        assert_eq!(
+            q.enqueue(&job("jobs", "daily", true, 0)).unwrap(),
+            1,
+            "done: a new run may queue"
+        );
+    }
+
+    #[test]
+    fn delays_hold_a_job_until_due() {
+        let (q, clock) = queue();
+        q.register_consumer("jobs", "a", 0);
+        q.enqueue(&NewJob {
+            delay_ms: 5_000,
+            ..job("jobs", "later", false, 0)
+        })
+        .unwrap();
+        assert!(q.take_due().unwrap().is_none());
+        assert_eq!(q.next_due_at().unwrap(), Some(1_005_000));
+        clock.advance(Duration::from_secs(5)).unwrap();
+        assert!(q.take_due().unwrap().is_some());
+    }
+
+    #[test]
+    fn failures_retry_with_exponential_backoff_then_die() {
+        let (q, clock) = queue();
+        q.register_consumer("jobs", "a", 2);
+        q.enqueue(&job("jobs", "flaky", false, 0)).unwrap();
+        let mut outcomes = Vec::new();
+        loop {
+            let Some(d) = q.take_due().unwrap() else {
+                match q.next_due_at().unwrap() {
+                    Some(at) => {
+                        clock.set_ms(at).unwrap();
+                        continue;
+                    }
+                    None => break,
+                }
+            };
+            outcomes.push(q.fail(&d, "boom").unwrap());
+        }
+        assert_eq!(
+            outcomes,
+            [
+                FailOutcome::RetryAt(1_001_000),
+                FailOutcome::RetryAt(1_003_000),
+                FailOutcome::Dead
+            ]
+        );
+        let dead = q.dead_letters().unwrap();
+        assert_eq!(
+            (dead.len(), dead[0].delivery.attempt, dead[0].error.as_str()),
+            (1, 2, "boom")
+        );
+    }
+
+    #[test]
+    fn a_restart_redelivers_in_flight_jobs_and_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("slo-queue-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let clock = Clock::virtual_at(0);
+        {
+            let q = Queue::open(Database::file(&dir).unwrap(), clock.clone()).unwrap();
+            q.register_consumer("jobs", "a", 0);
+            q.enqueue(&job("jobs", "1", false, 0)).unwrap();
+            q.enqueue(&job("jobs", "2", false, 0)).unwrap();
+            let taken = q.take_due().unwrap().unwrap();
+            assert_eq!(taken.payload, "\"1\"");
+            // the host process stops here, mid-job
+        }
+        let q = Queue::open(Database::file(&dir).unwrap(), clock).unwrap();
+        q.register_consumer("jobs", "a", 0);
+        let mut payloads = Vec::new();
+        while let Some(d) = q.take_due().unwrap() {
+            payloads.push(d.payload.clone());
+            q.complete(&d).unwrap();
+        }
+        assert_eq!(payloads, ["\"1\"", "\"2\""]);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", dir.display()));
+        }
+    }
+
+    #[test]
+    fn completing_twice_is_an_error() {
+        let (q, _) = queue();
+        q.register_consumer("jobs", "a", 0);
+        q.enqueue(&job("jobs", "1", false, 0)).unwrap();
+        let d = q.take_due().unwrap().unwrap();
+        q.complete(&d).unwrap();
+        assert_eq!(q.complete(&d), Err(QueueError::NotInFlight(d.seq)));
+    }
+}

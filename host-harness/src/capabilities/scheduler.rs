@@ -1,0 +1,233 @@
+//! Recurring jobs on 5-field UTC cron (host-contract.md §7.1, §7.3), on the host clock.
+//!
+//! A job first fires at the next match strictly after it was registered (no immediate run);
+//! re-registering the same job id updates it in place. The schedule lives in the host
+//! database, so a restart keeps it.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use croner::Cron;
+use rusqlite::OptionalExtension;
+
+use super::clock::Clock;
+use super::sql::{Database, SqlError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS _host_recurring_jobs (
+    job_id TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    next_at BIGINT NOT NULL
+);
+";
+
+/// A recurring job that fell due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueJob {
+    /// The recurring job id.
+    pub job_id: String,
+    /// Queue to enqueue on.
+    pub queue: String,
+    /// JSON payload.
+    pub payload: String,
+    /// The instant it was due.
+    pub at: i64,
+}
+
+/// Why a schedule could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// The pattern is not 5-field cron.
+    #[error("recurring job {job_id}: invalid cron {pattern:?}: {reason}")]
+    Pattern {
+        /// Job id.
+        job_id: String,
+        /// Pattern.
+        pattern: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// The database failed.
+    #[error("scheduler storage: {0}")]
+    Storage(#[from] SqlError),
+}
+
+fn storage(e: rusqlite::Error) -> ScheduleError {
+    ScheduleError::Storage(SqlError::classify(e, None))
+}
+
+fn parse(job_id: &str, pattern: &str) -> Result<Cron, ScheduleError> {
+    let fields = pattern.split_whitespace().count();
+    let error = |reason: String| ScheduleError::Pattern {
+        job_id: job_id.into(),
+        pattern: pattern.into(),
+        reason,
+    };
+    if fields != 5 {
+        return Err(error(format!(
+            "expected 5 fields (minute hour day month weekday), found {fields}"
+        )));
+    }
+    Cron::from_str(pattern).map_err(|e| error(e.to_string()))
+}
+
+/// The first match of `pattern` strictly after `after_ms`, UTC.
+pub fn next_after(job_id: &str, pattern: &str, after_ms: i64) -> Result<i64, ScheduleError> {
+    let cron = parse(job_id, pattern)?;
+    let after = DateTime::<Utc>::from_timestamp_millis(after_ms).unwrap_or_default();
+    cron.find_next_occurrence(&after, false)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| ScheduleError::Pattern {
+            job_id: job_id.into(),
+            pattern: pattern.into(),
+            reason: e.to_string(),
+        })
+}
+
+/// The scheduler over the host database.
+pub struct Scheduler {
+    db: Database,
+    clock: Clock,
+}
+
+impl Scheduler {
+    /// Opens the schedule in `db`.
+    pub fn open(db: Database, clock: Clock) -> Result<Self, ScheduleError> {
+        db.checkout()?
+            .raw()
+            .execute_batch(SCHEMA)
+            .map_err(storage)?;
+        Ok(Scheduler { db, clock })
+    }
+
+    /// Registers (or updates in place) a recurring job; it first fires at the next match after
+    /// now. Answers that instant.
+    pub fn register(
+        &self,
+        job_id: &str,
+        queue: &str,
+        pattern: &str,
+        payload: &str,
+    ) -> Result<i64, ScheduleError> {
+        let next = next_after(job_id, pattern, self.clock.now_ms())?;
+        self.db
+            .checkout()?
+            .raw()
+            .execute(
+                "INSERT INTO _host_recurring_jobs (job_id, queue, cron, payload, next_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (job_id) DO UPDATE SET queue = excluded.queue, cron = excluded.cron, payload = excluded.payload, next_at = excluded.next_at",
+                rusqlite::params![job_id, queue, pattern, payload, next],
+            )
+            .map_err(storage)?;
+        Ok(next)
+    }
+
+    /// The earliest next firing, if any job is registered.
+    pub fn next_at(&self) -> Result<Option<i64>, ScheduleError> {
+        self.db
+            .checkout()?
+            .raw()
+            .query_row("SELECT MIN(next_at) FROM _host_recurring_jobs", [], |r| {
+                r.get(0)
+            })
+            .map_err(storage)
+    }
+
+    /// Takes the earliest job due at or before `until`, advancing it to its next match.
+    pub fn take_due(&self, until: i64) -> Result<Option<DueJob>, ScheduleError> {
+        let conn = self.db.checkout()?;
+        let row: Option<(String, String, String, String, i64)> = conn
+            .raw()
+            .query_row(
+                "SELECT job_id, queue, cron, payload, next_at FROM _host_recurring_jobs WHERE next_at <= ? ORDER BY next_at, job_id LIMIT 1",
+                [until],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .map_err(storage)?;
+        let Some((job_id, queue, pattern, payload, at)) = row else {
+            return Ok(None);
+        };
+        let next = next_after(&job_id, &pattern, at)?;
+        conn.raw()
+            .execute(
+                "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
+                rusqlite::params![next, job_id],
+            )
+            .map_err(storage)?;
+        Ok(Some(DueJob {
+            job_id,
+            queue,
+            payload,
+            at,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(text: &str) -> i64 {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    fn iso(ms: i64) -> String {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339()
+    }
+
+    #[test]
+    fn daily_job_fires_at_midnight_across_a_month_boundary_never_at_registration() {
+        let clock = Clock::virtual_at(ms("2026-06-30T00:00:00Z"));
+        let s = Scheduler::open(Database::in_memory().unwrap(), clock).unwrap();
+        let first = s
+            .register("daily", "slo-daily-snapshots", "0 0 * * *", "{}")
+            .unwrap();
+        assert_eq!(
+            iso(first),
+            "2026-07-01T00:00:00+00:00",
+            "not at the registration instant"
+        );
+        let mut fired = Vec::new();
+        while let Some(due) = s.take_due(ms("2026-07-02T00:00:00Z")).unwrap() {
+            fired.push(iso(due.at));
+        }
+        assert_eq!(
+            fired,
+            ["2026-07-01T00:00:00+00:00", "2026-07-02T00:00:00+00:00"]
+        );
+    }
+
+    #[test]
+    fn weekly_job_fires_on_monday_at_nine() {
+        // 2026-06-03 is a Wednesday
+        let next = next_after("weekly", "0 9 * * 1", ms("2026-06-03T12:00:00Z")).unwrap();
+        assert_eq!(iso(next), "2026-06-08T09:00:00+00:00");
+        let after_that = next_after("weekly", "0 9 * * 1", next).unwrap();
+        assert_eq!(iso(after_that), "2026-06-15T09:00:00+00:00");
+    }
+
+    #[test]
+    fn re_registering_updates_in_place_and_bad_patterns_are_named() {
+        let clock = Clock::virtual_at(ms("2026-06-01T00:00:00Z"));
+        let s = Scheduler::open(Database::in_memory().unwrap(), clock).unwrap();
+        s.register("job", "q", "0 0 * * *", "{}").unwrap();
+        s.register("job", "q", "30 * * * *", "{}").unwrap();
+        assert_eq!(
+            s.next_at().unwrap().map(iso).as_deref(),
+            Some("2026-06-01T00:30:00+00:00")
+        );
+        let err = s.register("bad", "q", "0 0 * *", "{}").unwrap_err();
+        assert!(
+            err.to_string().contains("bad") && err.to_string().contains("5 fields"),
+            "{err}"
+        );
+        assert!(s.register("worse", "q", "61 0 * * *", "{}").is_err());
+    }
+}

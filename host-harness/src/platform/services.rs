@@ -1,0 +1,462 @@
+//! The simulated platform plugins a Checkstack plugin calls through the `platform` import:
+//! catalog, healthcheck, dependency, maintenance and incident, each answering the procedures
+//! and shapes the SLO plugin uses (host-contract.md §3–5, slo-behaviour.md §7.3).
+//!
+//! This is the data side: systems, health (effective, with incident overrides), the
+//! dependency graph, maintenance windows and health history. Emitting the `health` and
+//! `catalog-system` entity changes when it changes is the entity framework's job.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::capabilities::clock::Clock;
+use crate::capabilities::platform::PlatformServices;
+use crate::runtime::PluginError;
+
+/// A health status as the healthcheck plugin reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Every check passes.
+    Healthy,
+    /// Some checks fail.
+    Degraded,
+    /// The system is down.
+    Unhealthy,
+}
+
+impl HealthStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// A recorded maintenance window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maintenance {
+    /// The system.
+    pub system_id: String,
+    /// Start, epoch ms.
+    pub start_ms: i64,
+    /// End, epoch ms.
+    pub end_ms: i64,
+    /// `scheduled`, `in_progress`, `completed` or `cancelled`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone)]
+struct System {
+    name: String,
+    health: HealthStatus,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    systems: BTreeMap<String, System>,
+    /// (source, target): source depends on target.
+    dependencies: BTreeSet<(String, String)>,
+    overrides: BTreeSet<String>,
+    maintenance: Vec<Maintenance>,
+    /// (system, at, status) health check runs, in time order.
+    history: Vec<(String, i64, HealthStatus)>,
+    health_service_down: bool,
+}
+
+/// The simulated platform. Thread-safe; every mutation is immediate.
+pub struct SimulatedPlatform {
+    clock: Clock,
+    state: Mutex<State>,
+}
+
+fn not_found(what: String) -> PluginError {
+    PluginError::NotFound(what)
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(procedure: &str, input: &str) -> Result<T, PluginError> {
+    serde_json::from_str(input).map_err(|e| PluginError::Invalid(format!("{procedure}: {e}")))
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn parse_instant(field: &str, text: &str) -> Result<i64, PluginError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| PluginError::Invalid(format!("{field}: {e}")))
+}
+
+impl SimulatedPlatform {
+    /// An empty platform on `clock`.
+    pub fn new(clock: Clock) -> Self {
+        SimulatedPlatform {
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds (or renames) a catalog system; new systems start healthy.
+    pub fn add_system(&self, id: &str, name: &str) {
+        let now = self.clock.now_ms();
+        let mut state = self.state();
+        let fresh = !state.systems.contains_key(id);
+        state
+            .systems
+            .entry(id.to_owned())
+            .and_modify(|s| s.name = name.to_owned())
+            .or_insert(System {
+                name: name.to_owned(),
+                health: HealthStatus::Healthy,
+            });
+        if fresh {
+            state
+                .history
+                .push((id.to_owned(), now, HealthStatus::Healthy));
+        }
+    }
+
+    /// Removes a catalog system and its dependency edges; answers whether it existed.
+    pub fn remove_system(&self, id: &str) -> bool {
+        let mut state = self.state();
+        state.dependencies.retain(|(s, t)| s != id && t != id);
+        state.overrides.remove(id);
+        state.systems.remove(id).is_some()
+    }
+
+    /// Whether the system exists.
+    pub fn has_system(&self, id: &str) -> bool {
+        self.state().systems.contains_key(id)
+    }
+
+    /// Sets a system's check health; answers the previous effective status, or `None` for an
+    /// unknown system.
+    pub fn set_health(&self, id: &str, health: HealthStatus) -> Option<HealthStatus> {
+        let now = self.clock.now_ms();
+        let mut state = self.state();
+        let before = effective(&state, id)?;
+        if let Some(system) = state.systems.get_mut(id) {
+            system.health = health;
+        }
+        state.history.push((id.to_owned(), now, health));
+        Some(before)
+    }
+
+    /// The effective health (checks plus incident overrides) of a system.
+    pub fn health(&self, id: &str) -> Option<HealthStatus> {
+        effective(&self.state(), id)
+    }
+
+    /// Adds or removes the edge "source depends on target".
+    pub fn set_dependency(&self, source: &str, target: &str, present: bool) {
+        let mut state = self.state();
+        let edge = (source.to_owned(), target.to_owned());
+        if present {
+            state.dependencies.insert(edge);
+        } else {
+            state.dependencies.remove(&edge);
+        }
+    }
+
+    /// Sets or clears an incident health override (an active override makes the system
+    /// effectively unhealthy).
+    pub fn set_override(&self, id: &str, active: bool) {
+        let mut state = self.state();
+        if active {
+            state.overrides.insert(id.to_owned());
+        } else {
+            state.overrides.remove(id);
+        }
+    }
+
+    /// Records a maintenance window.
+    pub fn add_maintenance(&self, window: Maintenance) {
+        self.state().maintenance.push(window);
+    }
+
+    /// Makes the health service fail (every health call errors), or work again.
+    pub fn set_health_service_down(&self, down: bool) {
+        self.state().health_service_down = down;
+    }
+
+    /// Systems that depend directly on `id`, sorted.
+    pub fn downstreams(&self, id: &str) -> Vec<String> {
+        self.state()
+            .dependencies
+            .iter()
+            .filter(|(_, t)| t == id)
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+}
+
+fn effective(state: &State, id: &str) -> Option<HealthStatus> {
+    let system = state.systems.get(id)?;
+    Some(if state.overrides.contains(id) {
+        HealthStatus::Unhealthy
+    } else {
+        system.health
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SystemInput {
+    system_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DependenciesInput {
+    system_id: String,
+    direction: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SystemsInput {
+    system_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RangeInput {
+    system_ids: Vec<String>,
+    from: String,
+    to: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryInput {
+    system_id: String,
+    start_date: String,
+    #[serde(default)]
+    status_filter: Vec<HealthStatus>,
+    limit: Option<usize>,
+}
+
+impl PlatformServices for SimulatedPlatform {
+    fn call(&self, plugin_id: &str, procedure: &str, input: &str) -> Result<String, PluginError> {
+        let answer = match (plugin_id, procedure) {
+            ("healthcheck", "getSystemHealthStatus") => {
+                let SystemInput { system_id } = parse(procedure, input)?;
+                let state = self.state();
+                if state.health_service_down {
+                    return Err(PluginError::Internal(
+                        "healthcheck service unavailable".into(),
+                    ));
+                }
+                let status = effective(&state, &system_id)
+                    .ok_or_else(|| not_found(format!("system {system_id:?}")))?;
+                json!({ "status": status.as_str() })
+            }
+            ("healthcheck", "getHistory") => {
+                let input: HistoryInput = parse(procedure, input)?;
+                let since = parse_instant("startDate", &input.start_date)?;
+                let state = self.state();
+                if state.health_service_down {
+                    return Err(PluginError::Internal(
+                        "healthcheck service unavailable".into(),
+                    ));
+                }
+                let runs: Vec<Value> = state
+                    .history
+                    .iter()
+                    .filter(|(s, at, status)| {
+                        *s == input.system_id
+                            && *at >= since
+                            && (input.status_filter.is_empty() || input.status_filter.contains(status))
+                    })
+                    .take(input.limit.unwrap_or(usize::MAX))
+                    .map(|(_, at, status)| json!({ "timestamp": rfc3339(*at), "status": status.as_str() }))
+                    .collect();
+                json!({ "runs": runs })
+            }
+            ("catalog", "getSystem") => {
+                let SystemInput { system_id } = parse(procedure, input)?;
+                let state = self.state();
+                let system = state
+                    .systems
+                    .get(&system_id)
+                    .ok_or_else(|| not_found(format!("system {system_id:?}")))?;
+                json!({ "id": system_id, "name": system.name })
+            }
+            ("dependency", "getDependencies") => {
+                let DependenciesInput {
+                    system_id,
+                    direction,
+                } = parse(procedure, input)?;
+                let state = self.state();
+                let edges: Vec<Value> = state
+                    .dependencies
+                    .iter()
+                    .filter(|(source, target)| match direction.as_str() {
+                        "upstream" => *source == system_id,
+                        _ => *target == system_id,
+                    })
+                    .map(|(source, target)| json!({ "sourceSystemId": source, "targetSystemId": target }))
+                    .collect();
+                json!({ "dependencies": edges })
+            }
+            ("incident", "getActiveHealthOverrides") => {
+                let SystemsInput { system_ids } = parse(procedure, input)?;
+                let state = self.state();
+                let overrides: serde_json::Map<String, Value> = system_ids
+                    .into_iter()
+                    .map(|id| {
+                        let active = state.overrides.contains(&id);
+                        let list = if active {
+                            json!([{ "systemId": id, "status": "unhealthy" }])
+                        } else {
+                            json!([])
+                        };
+                        (id, list)
+                    })
+                    .collect();
+                json!({ "overrides": overrides })
+            }
+            ("maintenance", "getMaintenanceWindowsForRange") => {
+                let RangeInput {
+                    system_ids,
+                    from,
+                    to,
+                } = parse(procedure, input)?;
+                let (from, to) = (parse_instant("from", &from)?, parse_instant("to", &to)?);
+                let state = self.state();
+                let maintenances: serde_json::Map<String, Value> = system_ids
+                    .into_iter()
+                    .map(|id| {
+                        let list: Vec<Value> = state
+                            .maintenance
+                            .iter()
+                            .filter(|m| m.system_id == id && m.start_ms <= to && m.end_ms >= from)
+                            .map(|m| json!({ "startAt": rfc3339(m.start_ms), "endAt": rfc3339(m.end_ms), "status": m.status }))
+                            .collect();
+                        (id, Value::Array(list))
+                    })
+                    .collect();
+                json!({ "maintenances": maintenances })
+            }
+            _ => {
+                return Err(not_found(format!(
+                    "platform procedure {plugin_id}.{procedure} is not simulated"
+                )))
+            }
+        };
+        Ok(answer.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform() -> SimulatedPlatform {
+        let p = SimulatedPlatform::new(Clock::virtual_at(1_000));
+        p.add_system("api", "Public API");
+        p.add_system("db", "Primary DB");
+        p.set_dependency("api", "db", true);
+        p
+    }
+
+    fn call(p: &SimulatedPlatform, plugin: &str, procedure: &str, input: Value) -> Value {
+        serde_json::from_str(&p.call(plugin, procedure, &input.to_string()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn health_is_effective_and_overrides_win() {
+        let p = platform();
+        assert_eq!(
+            call(
+                &p,
+                "healthcheck",
+                "getSystemHealthStatus",
+                json!({"systemId": "db"})
+            )["status"],
+            "healthy"
+        );
+        p.set_override("db", true);
+        assert_eq!(
+            call(
+                &p,
+                "healthcheck",
+                "getSystemHealthStatus",
+                json!({"systemId": "db"})
+            )["status"],
+            "unhealthy"
+        );
+        p.set_health_service_down(true);
+        assert!(p
+            .call(
+                "healthcheck",
+                "getSystemHealthStatus",
+                r#"{"systemId":"db"}"#
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn dependencies_answer_both_directions() {
+        let p = platform();
+        let up = call(
+            &p,
+            "dependency",
+            "getDependencies",
+            json!({"systemId": "api", "direction": "upstream"}),
+        );
+        assert_eq!(up["dependencies"][0]["targetSystemId"], "db");
+        let down = call(
+            &p,
+            "dependency",
+            "getDependencies",
+            json!({"systemId": "db", "direction": "downstream"}),
+        );
+        assert_eq!(down["dependencies"][0]["sourceSystemId"], "api");
+        assert_eq!(p.downstreams("db"), ["api"]);
+    }
+
+    #[test]
+    fn names_history_and_unknowns() {
+        let p = platform();
+        assert_eq!(
+            call(&p, "catalog", "getSystem", json!({"systemId": "db"}))["name"],
+            "Primary DB"
+        );
+        p.set_health("db", HealthStatus::Unhealthy);
+        p.clock.advance(std::time::Duration::from_secs(60)).unwrap();
+        p.set_health("db", HealthStatus::Healthy);
+        let runs = call(
+            &p,
+            "healthcheck",
+            "getHistory",
+            json!({"systemId": "db", "startDate": rfc3339(1_500), "statusFilter": ["healthy"], "limit": 1, "sortOrder": "asc"}),
+        );
+        assert_eq!(runs["runs"][0]["timestamp"], rfc3339(61_000));
+        assert!(matches!(
+            p.call("catalog", "getSystem", r#"{"systemId":"nope"}"#),
+            Err(PluginError::NotFound(_))
+        ));
+        assert!(matches!(
+            p.call("catalog", "getSystem", r#"{"bad": 1}"#),
+            Err(PluginError::Invalid(_))
+        ));
+        assert!(matches!(
+            p.call("billing", "charge", "{}"),
+            Err(PluginError::NotFound(_))
+        ));
+    }
+}
