@@ -182,11 +182,21 @@ impl Queue {
     /// Enqueues one copy of `job` per consumer group of its queue; answers how many copies
     /// were added (fewer when a de-duplicating job id is still pending for a group).
     pub fn enqueue(&self, job: &NewJob) -> Result<usize, QueueError> {
+        self.enqueue_groups(job, &self.groups(&job.queue))
+    }
+
+    /// Enqueues one copy of `job` for `group` only (a subscription that filters by kind);
+    /// answers whether it was added.
+    pub fn enqueue_for(&self, job: &NewJob, group: &str) -> Result<bool, QueueError> {
+        Ok(self.enqueue_groups(job, &[group.to_owned()])? == 1)
+    }
+
+    fn enqueue_groups(&self, job: &NewJob, groups: &[String]) -> Result<usize, QueueError> {
         let now = self.clock.now_ms();
         let due = now.saturating_add(i64::try_from(job.delay_ms).unwrap_or(i64::MAX));
         let conn = self.db.checkout()?;
         let mut added = 0;
-        for group in self.groups(&job.queue) {
+        for group in groups {
             let pending: Option<i64> = if job.dedupe {
                 conn.raw()
                     .query_row(

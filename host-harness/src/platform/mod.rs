@@ -2,6 +2,9 @@
 //! dependencies, maintenance, incidents) and the entity framework's pieces.
 
 pub mod diff;
+pub mod entity_store;
 mod services;
+pub mod simulation;
 
 pub use services::{HealthStatus, Maintenance, SimulatedPlatform};
+pub use simulation::{Records, Simulation, SimulationError};

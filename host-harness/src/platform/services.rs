@@ -137,6 +137,14 @@ impl SimulatedPlatform {
         state.systems.remove(id).is_some()
     }
 
+    /// The catalog name of a system (its id when unknown).
+    pub fn system_name(&self, id: &str) -> String {
+        self.state()
+            .systems
+            .get(id)
+            .map_or_else(|| id.to_owned(), |s| s.name.clone())
+    }
+
     /// Whether the system exists.
     pub fn has_system(&self, id: &str) -> bool {
         self.state().systems.contains_key(id)
