@@ -18,3 +18,4 @@ pub mod host;
 pub mod inspect;
 pub mod platform;
 pub mod runtime;
+pub mod scenario;

@@ -3,6 +3,7 @@
 mod call;
 mod demo;
 mod inspect;
+mod scenario;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +48,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run scenario files (see scenario-format.md).
+    Scenario {
+        /// What to do with scenarios.
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// Call one RPC procedure and print its JSON answer.
     Call {
         /// The procedure, e.g. `listObjectives`.
@@ -57,6 +64,21 @@ pub enum Command {
         /// Who calls.
         #[arg(long, value_enum, default_value_t = CallerPreset::Admin)]
         caller: CallerPreset,
+        #[command(flatten)]
+        run: RunOptions,
+    },
+}
+
+/// Scenario subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCommand {
+    /// Run one scenario file and print its report.
+    Run {
+        /// The scenario file.
+        file: PathBuf,
+        /// Print the full JSON report.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         run: RunOptions,
     },
@@ -99,6 +121,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(options) => demo::run(&options),
         Command::Inspect { plugin, json } => inspect::run(plugin.as_deref(), json),
+        Command::Scenario {
+            command: ScenarioCommand::Run { file, json, run },
+        } => scenario::run(&file, json, &run),
         Command::Call {
             procedure,
             input,

@@ -277,19 +277,16 @@ impl Simulation {
         self.publish_change("health", system, prev, next)
     }
 
-    /// Sets or clears an incident override and emits `incident.lifecycle.changed`.
+    /// Sets or clears an incident override and emits `incident.lifecycle.changed`. The
+    /// override changes the systems' *effective* health (what `getSystemHealthStatus` answers)
+    /// but writes no `health` entity: only check runs do, as on the real platform.
     pub fn set_incident(
         &mut self,
         systems: &[String],
         active: bool,
     ) -> Result<(), SimulationError> {
-        let before: Vec<Option<Value>> = systems.iter().map(|s| self.health_state(s)).collect();
         for system in systems {
             self.platform.set_override(system, active);
-        }
-        for (system, prev) in systems.iter().zip(before) {
-            let next = self.health_state(system);
-            self.publish_change("health", system, prev, next)?;
         }
         self.emit_hook(
             "incident.lifecycle.changed",

@@ -1,0 +1,8 @@
+//! Scenarios: JSON files that drive the harness through simulated time and assert on what the
+//! plugin did (scenario-format.md), and the report they produce.
+
+pub mod parse;
+pub mod run;
+
+pub use parse::{parse, Scenario};
+pub use run::run;

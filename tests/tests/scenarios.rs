@@ -1,0 +1,75 @@
+//! Every scenario file in `tests/scenarios/` runs against the real SLO component and must hold
+//! all its expectations; a new scenario is added by dropping a file there.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use slo_host::artifacts::SLO_PLUGIN_COMPONENT;
+use slo_host::capabilities::sql::Database;
+use slo_host::scenario;
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn run(path: &PathBuf) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let parsed = scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    scenario::run(
+        &parsed,
+        Database::in_memory().unwrap(),
+        SLO_PLUGIN_COMPONENT,
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_scenario_file_holds() {
+    let files = scenario_files();
+    assert!(files.len() >= 5, "scenario files missing");
+    let mut failed = Vec::new();
+    for path in &files {
+        let report = run(path);
+        if report["ok"] != Value::Bool(true) {
+            failed.push(format!("{}: {}", path.display(), report["failures"]));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+#[test]
+fn a_scenario_run_twice_gives_the_same_report() {
+    let path = scenario_files()
+        .into_iter()
+        .find(|p| p.ends_with("upstream_during_outage.json"))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&run(&path)).unwrap(),
+        serde_json::to_string(&run(&path)).unwrap()
+    );
+}
+
+#[test]
+fn a_failed_expectation_fails_the_report_and_names_the_step() {
+    let text = r#"{"name": "wrong", "start": "2026-06-01T00:00:00Z", "systems": [{"id": "api", "name": "API"}],
+        "steps": [{"expect": {"report": "hooks", "length": 3}}]}"#;
+    let report = scenario::run(
+        &scenario::parse(text).unwrap(),
+        Database::in_memory().unwrap(),
+        SLO_PLUGIN_COMPONENT,
+    )
+    .unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["failures"][0]["step"], 0);
+    assert!(report["failures"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expected 3 elements"));
+}
