@@ -17,6 +17,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::conditions::{self, Condition};
 use super::diff::diff;
 use super::entity_store::EntityStore;
 use super::services::{HealthStatus, SimulatedPlatform};
@@ -76,6 +77,29 @@ pub struct Records {
     pub signals: Vec<Emission>,
     /// Entity changes, in publication order.
     pub entity_changes: Vec<ChangeRecord>,
+    /// Automation runs: each false → true edge of a registered automation's condition.
+    pub automation_runs: Vec<AutomationRun>,
+}
+
+/// One run of an automation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutomationRun {
+    /// The automation.
+    pub automation: String,
+    /// When, epoch ms.
+    pub at: i64,
+    /// The entity change that woke it, `<kind>:<id>`.
+    #[serde(rename = "ref")]
+    pub wake_ref: String,
+}
+
+/// A registered automation.
+struct Automation {
+    id: String,
+    condition: Condition,
+    refs: std::collections::BTreeSet<String>,
+    holds: bool,
 }
 
 /// Why the simulation could not go on.
@@ -114,6 +138,7 @@ pub struct Simulation {
     routed: usize,
     changes: u64,
     entities: EntityStore,
+    automations: Vec<Automation>,
 }
 
 impl Simulation {
@@ -157,6 +182,7 @@ impl Simulation {
             routed: 0,
             changes: 0,
             entities,
+            automations: Vec::new(),
         };
         sim.route_publications()?;
         Ok(sim)
@@ -255,7 +281,66 @@ impl Simulation {
             }
         }
         self.records.entity_changes.push(change);
+        self.wake_automations(kind, id);
         Ok(())
+    }
+
+    /// An entity's current state as a condition sees it: platform kinds from the platform,
+    /// plugin kinds through the owner's `read`.
+    fn resolve(&self, kind: &str, id: &str) -> Option<Value> {
+        match kind {
+            "health" => self.health_state(id),
+            "catalog-system" => self
+                .platform
+                .has_system(id)
+                .then(|| json!({ "name": self.platform.system_name(id), "description": null, "metadata": {} })),
+            _ => self
+                .host
+                .read_entities(kind, &[id.to_owned()])
+                .ok()?
+                .into_iter()
+                .next()
+                .and_then(|s| serde_json::from_str(&s.state).ok()),
+        }
+    }
+
+    /// Registers an automation; its condition is evaluated now to set the baseline, and a run
+    /// is recorded on every later false → true edge.
+    pub fn register_automation(&mut self, id: &str, when: &Value) -> Result<(), SimulationError> {
+        let condition = conditions::parse(when).map_err(host_error)?;
+        let refs = conditions::wake_refs(&condition);
+        let holds = conditions::evaluate(&condition, &|k, i| self.resolve(k, i));
+        self.automations.push(Automation {
+            id: id.to_owned(),
+            condition,
+            refs,
+            holds,
+        });
+        Ok(())
+    }
+
+    fn wake_automations(&mut self, kind: &str, id: &str) {
+        let exact = format!("{kind}:{id}");
+        let wildcard = format!("{kind}:*");
+        let woken: Vec<usize> = (0..self.automations.len())
+            .filter(|i| {
+                self.automations[*i].refs.contains(&exact)
+                    || self.automations[*i].refs.contains(&wildcard)
+            })
+            .collect();
+        for i in woken {
+            let now_holds =
+                conditions::evaluate(&self.automations[i].condition, &|k, e| self.resolve(k, e));
+            let automation = &mut self.automations[i];
+            if now_holds && !automation.holds {
+                self.records.automation_runs.push(AutomationRun {
+                    automation: automation.id.clone(),
+                    at: self.clock.now_ms(),
+                    wake_ref: exact.clone(),
+                });
+            }
+            automation.holds = now_holds;
+        }
     }
 
     fn health_state(&self, system: &str) -> Option<Value> {

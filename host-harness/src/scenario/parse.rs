@@ -173,6 +173,13 @@ pub enum Action {
     },
     /// Enqueue a queue's recurring job now.
     RunJob(String),
+    /// Register an automation.
+    Automation {
+        /// Its id.
+        id: String,
+        /// Its condition (validated).
+        when: Value,
+    },
     /// Assert.
     Expect(Expectation),
 }
@@ -191,6 +198,7 @@ impl Action {
             Action::Incident { .. } => "incident",
             Action::Rpc { .. } => "rpc",
             Action::RunJob(_) => "run_job",
+            Action::Automation { .. } => "automation",
             Action::Expect(_) => "expect",
         }
     }
@@ -369,149 +377,157 @@ fn parse_step(raw: &Value, known: &mut BTreeSet<String>, clock: &mut i64) -> Res
             .as_object()
             .ok_or(format!("{kind}: expected an object"))
     };
-    let action =
-        match key.as_str() {
-            "advance" => {
-                let text = value
-                    .as_str()
-                    .ok_or("advance: expected a duration string such as \"30m\"")?;
-                let ms = parse_duration(text).ok_or(format!(
-                    "advance: bad duration {text:?} (use s, m, h, d, e.g. \"1d6h\")"
-                ))?;
-                *clock += ms;
-                Action::Advance(ms)
+    let action = match key.as_str() {
+        "advance" => {
+            let text = value
+                .as_str()
+                .ok_or("advance: expected a duration string such as \"30m\"")?;
+            let ms = parse_duration(text).ok_or(format!(
+                "advance: bad duration {text:?} (use s, m, h, d, e.g. \"1d6h\")"
+            ))?;
+            *clock += ms;
+            Action::Advance(ms)
+        }
+        "at" => {
+            let text = value.as_str().ok_or("at: expected an RFC 3339 instant")?;
+            let at = instant(text).ok_or(format!("at: bad instant {text:?}"))?;
+            if at < *clock {
+                return Err(format!(
+                    "at: {text} is earlier than the scenario's clock at this step"
+                ));
             }
-            "at" => {
-                let text = value.as_str().ok_or("at: expected an RFC 3339 instant")?;
-                let at = instant(text).ok_or(format!("at: bad instant {text:?}"))?;
-                if at < *clock {
+            *clock = at;
+            Action::At(at)
+        }
+        "health" => {
+            let m = obj("health")?;
+            let status = match string(m, "health", "status")?.as_str() {
+                "healthy" => HealthStatus::Healthy,
+                "degraded" => HealthStatus::Degraded,
+                "unhealthy" => HealthStatus::Unhealthy,
+                other => {
                     return Err(format!(
-                        "at: {text} is earlier than the scenario's clock at this step"
-                    ));
-                }
-                *clock = at;
-                Action::At(at)
-            }
-            "health" => {
-                let m = obj("health")?;
-                let status = match string(m, "health", "status")?.as_str() {
-                    "healthy" => HealthStatus::Healthy,
-                    "degraded" => HealthStatus::Degraded,
-                    "unhealthy" => HealthStatus::Unhealthy,
-                    other => return Err(format!(
                         "health.status: expected healthy, degraded or unhealthy, found {other:?}"
-                    )),
-                };
-                Action::Health {
-                    system: system(m, "health", "system", known)?,
-                    status,
+                    ))
                 }
+            };
+            Action::Health {
+                system: system(m, "health", "system", known)?,
+                status,
             }
-            "delete_system" => {
-                let id = value
-                    .as_str()
-                    .ok_or("delete_system: expected a system id")?;
-                if !known.remove(id) {
-                    return Err(format!("delete_system: unknown system {id:?}"));
-                }
-                Action::DeleteSystem(id.to_owned())
+        }
+        "delete_system" => {
+            let id = value
+                .as_str()
+                .ok_or("delete_system: expected a system id")?;
+            if !known.remove(id) {
+                return Err(format!("delete_system: unknown system {id:?}"));
             }
-            "add_system" => {
-                let m = obj("add_system")?;
-                let id = string(m, "add_system", "id")?;
-                let name = m
-                    .get("name")
+            Action::DeleteSystem(id.to_owned())
+        }
+        "add_system" => {
+            let m = obj("add_system")?;
+            let id = string(m, "add_system", "id")?;
+            let name = m
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(&id)
+                .to_owned();
+            known.insert(id.clone());
+            Action::AddSystem { id, name }
+        }
+        "dependency" => {
+            let m = obj("dependency")?;
+            let remove = match m.get("remove") {
+                None => false,
+                Some(v) => v.as_bool().ok_or("dependency.remove: expected a boolean")?,
+            };
+            Action::Dependency {
+                source: system(m, "dependency", "source", known)?,
+                target: system(m, "dependency", "target", known)?,
+                remove,
+            }
+        }
+        "maintenance" => {
+            let m = obj("maintenance")?;
+            let start = instant(&string(m, "maintenance", "start")?)
+                .ok_or("maintenance.start: bad instant")?;
+            let end =
+                instant(&string(m, "maintenance", "end")?).ok_or("maintenance.end: bad instant")?;
+            if end < start {
+                return Err("maintenance.end: before start".into());
+            }
+            Action::Maintenance {
+                system: system(m, "maintenance", "system", known)?,
+                start,
+                end,
+                status: m
+                    .get("status")
                     .and_then(Value::as_str)
-                    .unwrap_or(&id)
-                    .to_owned();
-                known.insert(id.clone());
-                Action::AddSystem { id, name }
-            }
-            "dependency" => {
-                let m = obj("dependency")?;
-                let remove = match m.get("remove") {
-                    None => false,
-                    Some(v) => v.as_bool().ok_or("dependency.remove: expected a boolean")?,
-                };
-                Action::Dependency {
-                    source: system(m, "dependency", "source", known)?,
-                    target: system(m, "dependency", "target", known)?,
-                    remove,
-                }
-            }
-            "maintenance" => {
-                let m = obj("maintenance")?;
-                let start = instant(&string(m, "maintenance", "start")?)
-                    .ok_or("maintenance.start: bad instant")?;
-                let end = instant(&string(m, "maintenance", "end")?)
-                    .ok_or("maintenance.end: bad instant")?;
-                if end < start {
-                    return Err("maintenance.end: before start".into());
-                }
-                Action::Maintenance {
-                    system: system(m, "maintenance", "system", known)?,
-                    start,
-                    end,
-                    status: m
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .unwrap_or("completed")
-                        .to_owned(),
-                }
-            }
-            "incident" => {
-                let m = obj("incident")?;
-                let list = m
-                    .get("systems")
-                    .and_then(Value::as_array)
-                    .ok_or("incident.systems: required array")?;
-                let mut systems = Vec::new();
-                for (i, s) in list.iter().enumerate() {
-                    let id = s
-                        .as_str()
-                        .ok_or(format!("incident.systems.{i}: expected a string"))?;
-                    if !known.contains(id) {
-                        return Err(format!("incident.systems.{i}: unknown system {id:?}"));
-                    }
-                    systems.push(id.to_owned());
-                }
-                let active = m
-                    .get("active")
-                    .and_then(Value::as_bool)
-                    .ok_or("incident.active: required boolean")?;
-                Action::Incident { systems, active }
-            }
-            "rpc" => {
-                let call = rpc_call(value, "rpc")?;
-                let name = value.get("as").and_then(Value::as_str).map(str::to_owned);
-                let expect_error = value
-                    .get("expectError")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                Action::Rpc {
-                    call,
-                    name,
-                    expect_error,
-                }
-            }
-            "run_job" => Action::RunJob(
-                value
-                    .as_str()
-                    .ok_or("run_job: expected a queue name")?
+                    .unwrap_or("completed")
                     .to_owned(),
-            ),
-            "expect" => Action::Expect(parse_expectation(obj("expect")?)?),
-            "automation" => return Err(
-                "automation: automation conditions are not supported by this harness version yet"
-                    .into(),
-            ),
-            "swap_plugin" => {
-                return Err(
-                    "swap_plugin: hot-swapping is not supported by this harness version yet".into(),
-                )
             }
-            other => return Err(format!("unknown step kind {other:?}")),
-        };
+        }
+        "incident" => {
+            let m = obj("incident")?;
+            let list = m
+                .get("systems")
+                .and_then(Value::as_array)
+                .ok_or("incident.systems: required array")?;
+            let mut systems = Vec::new();
+            for (i, s) in list.iter().enumerate() {
+                let id = s
+                    .as_str()
+                    .ok_or(format!("incident.systems.{i}: expected a string"))?;
+                if !known.contains(id) {
+                    return Err(format!("incident.systems.{i}: unknown system {id:?}"));
+                }
+                systems.push(id.to_owned());
+            }
+            let active = m
+                .get("active")
+                .and_then(Value::as_bool)
+                .ok_or("incident.active: required boolean")?;
+            Action::Incident { systems, active }
+        }
+        "rpc" => {
+            let call = rpc_call(value, "rpc")?;
+            let name = value.get("as").and_then(Value::as_str).map(str::to_owned);
+            let expect_error = value
+                .get("expectError")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Action::Rpc {
+                call,
+                name,
+                expect_error,
+            }
+        }
+        "run_job" => Action::RunJob(
+            value
+                .as_str()
+                .ok_or("run_job: expected a queue name")?
+                .to_owned(),
+        ),
+        "expect" => Action::Expect(parse_expectation(obj("expect")?)?),
+        "automation" => {
+            let m = obj("automation")?;
+            let id = string(m, "automation", "id")?;
+            let when = m
+                .get("when")
+                .cloned()
+                .ok_or("automation.when: required condition")?;
+            crate::platform::conditions::parse(&when)
+                .map_err(|e| format!("automation.when: {e}"))?;
+            Action::Automation { id, when }
+        }
+        "swap_plugin" => {
+            return Err(
+                "swap_plugin: hot-swapping is not supported by this harness version yet".into(),
+            )
+        }
+        other => return Err(format!("unknown step kind {other:?}")),
+    };
     Ok(Step { action, label })
 }
 

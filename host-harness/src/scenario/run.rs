@@ -289,6 +289,11 @@ fn run_step(
             .set_incident(systems, *active)
             .map_err(|e| e.to_string())?,
         Action::RunJob(queue) => sim.run_job_now(queue).map_err(|e| e.to_string())?,
+        Action::Automation { id, when } => {
+            let when = substitute(when, named)?;
+            sim.register_automation(id, &when)
+                .map_err(|e| e.to_string())?
+        }
         Action::Rpc {
             call,
             name,
@@ -332,11 +337,17 @@ fn expect(
             .cloned()
             .unwrap_or(Value::Null),
     };
+    // references may appear in the expected value too
+    let expected = match &e.check {
+        Check::Equals(v) => Check::Equals(substitute(v, named)?),
+        Check::Contains(v) => Check::Contains(substitute(v, named)?),
+        other => other.clone(),
+    };
     let value = match &e.path {
         Some(path) => at_path(&source, path),
         None => Some(&source),
     };
-    check(value, &e.check).map(|()| value.cloned().unwrap_or(Value::Null))
+    check(value, &expected).map(|()| value.cloned().unwrap_or(Value::Null))
 }
 
 fn call_json(sim: &Simulation, procedure: &str, input: Value) -> Value {
@@ -420,7 +431,11 @@ fn build_report(sim: &Simulation, systems: &[(String, String)]) -> Result<Value,
         "hooks": emissions(&records.hooks),
         "signals": emissions(&records.signals),
         "entityChanges": changes,
-        "automationRuns": [],
+        "automationRuns": records
+            .automation_runs
+            .iter()
+            .map(|r| json!({"automation": r.automation, "at": iso(r.at), "ref": r.wake_ref}))
+            .collect::<Vec<_>>(),
         "deadLetters": dead,
         "invocations": invocations,
     }))
