@@ -139,6 +139,7 @@ pub struct Simulation {
     changes: u64,
     entities: EntityStore,
     automations: Vec<Automation>,
+    duplicate_deliveries: bool,
 }
 
 impl Simulation {
@@ -183,9 +184,15 @@ impl Simulation {
             changes: 0,
             entities,
             automations: Vec::new(),
+            duplicate_deliveries: false,
         };
         sim.route_publications()?;
         Ok(sim)
+    }
+
+    /// Turns on fault injection: every delivery is made twice.
+    pub fn set_duplicate_deliveries(&mut self, on: bool) {
+        self.duplicate_deliveries = on;
     }
 
     /// The host.
@@ -550,7 +557,16 @@ impl Simulation {
             let Some(delivery) = self.queue.take_due().map_err(host_error)? else {
                 return Ok(());
             };
-            match self.dispatch(&delivery) {
+            // Fault injection: deliver every copy twice (at-least-once delivery made visible);
+            // handlers must be idempotent.
+            let outcome = match self.dispatch(&delivery) {
+                Ok(()) if self.duplicate_deliveries => {
+                    self.route_publications()?;
+                    self.dispatch(&delivery)
+                }
+                other => other,
+            };
+            match outcome {
                 Ok(()) => self.queue.complete(&delivery).map_err(host_error)?,
                 Err(error) => {
                     if let FailOutcome::Dead =

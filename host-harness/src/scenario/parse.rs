@@ -22,6 +22,8 @@ pub struct Scenario {
     pub dependencies: Vec<(String, String)>,
     /// Steps in order.
     pub steps: Vec<Step>,
+    /// Optional fault injection: deliver every queue job, entity change and hook twice.
+    pub duplicate_deliveries: bool,
 }
 
 /// One step with its optional label.
@@ -301,6 +303,16 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         let step = parse_step(raw, &mut known, &mut clock).map_err(|e| format!("step {i}: {e}"))?;
         steps.push(step);
     }
+    let duplicate_deliveries = match root.get("faults") {
+        None => false,
+        Some(Value::Object(f)) => match f.get("duplicateDeliveries") {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or("faults.duplicateDeliveries: expected a boolean")?,
+        },
+        Some(_) => return Err("faults: expected an object".into()),
+    };
     Ok(Scenario {
         name,
         start_ms,
@@ -308,6 +320,7 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         systems,
         dependencies,
         steps,
+        duplicate_deliveries,
     })
 }
 

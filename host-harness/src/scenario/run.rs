@@ -185,6 +185,7 @@ pub fn run(scenario: &Scenario, database: Database, component: &[u8]) -> Result<
         ..HostConfig::default()
     };
     let mut sim = Simulation::start(config, database, component).map_err(|e| e.to_string())?;
+    sim.set_duplicate_deliveries(scenario.duplicate_deliveries);
     for (id, name) in &scenario.systems {
         sim.add_system(id, name).map_err(|e| e.to_string())?;
     }
