@@ -301,29 +301,66 @@ fn f11_an_unreachable_health_service_keeps_the_outage_counting() {
 #[test]
 fn invalid_input_on_every_procedure_is_typed_and_writes_nothing() {
     let host = slo_host();
-    let created = rpc(&host, "createObjective", json!({"systemId": "api", "target": 99, "windowDays": 7}), &admin()).unwrap();
+    let created = rpc(
+        &host,
+        "createObjective",
+        json!({"systemId": "api", "target": 99, "windowDays": 7}),
+        &admin(),
+    )
+    .unwrap();
     let id = created["id"].clone();
     let before = database_contents(&host.services().database);
     let published = host.published().len();
     let cases = [
         ("getObjective", json!({"id": 5}), "id"),
         ("getObjectivesForSystem", json!({}), "systemId"),
-        ("getBulkObjectivesForSystems", json!({"systemIds": "api"}), "systemIds"),
-        ("createObjective", json!({"systemId": "api", "target": "high", "windowDays": 7}), "target"),
-        ("updateObjective", json!({"id": id, "target": 101}), "target"),
-        ("updateObjective", json!({"id": id, "excludedDependencyIds": [1]}), "excludedDependencyIds.0"),
+        (
+            "getBulkObjectivesForSystems",
+            json!({"systemIds": "api"}),
+            "systemIds",
+        ),
+        (
+            "createObjective",
+            json!({"systemId": "api", "target": "high", "windowDays": 7}),
+            "target",
+        ),
+        (
+            "updateObjective",
+            json!({"id": id, "target": 101}),
+            "target",
+        ),
+        (
+            "updateObjective",
+            json!({"id": id, "excludedDependencyIds": [1]}),
+            "excludedDependencyIds.0",
+        ),
         ("deleteObjective", json!({}), "id"),
-        ("getDowntimeEvents", json!({"objectiveId": id, "limit": -1}), "limit"),
-        ("getDailySnapshots", json!({"objectiveId": id, "startDate": "2026-06-01T00:00:00Z", "endDate": "soon"}), "endDate"),
+        (
+            "getDowntimeEvents",
+            json!({"objectiveId": id, "limit": -1}),
+            "limit",
+        ),
+        (
+            "getDailySnapshots",
+            json!({"objectiveId": id, "startDate": "2026-06-01T00:00:00Z", "endDate": "soon"}),
+            "endDate",
+        ),
         ("getAchievements", json!({"systemId": 7}), "systemId"),
         ("getRecentMilestones", json!({"limit": 5000}), "limit"),
-        ("getSystemSignals", json!({"systemIds": [true]}), "systemIds.0"),
+        (
+            "getSystemSignals",
+            json!({"systemIds": [true]}),
+            "systemIds.0",
+        ),
     ];
     for (procedure, input, field) in cases {
         let error = rpc(&host, procedure, input.clone(), &admin()).expect_err(procedure);
         assert_eq!(error.code(), "invalid", "{procedure} {input}");
         let message = error.failure.plugin_error().unwrap().message().to_owned();
-        assert!(message.starts_with(&format!("{field}:")), "{procedure}: {message}");
+        assert!(
+            message.starts_with(&format!("{field}:")),
+            "{procedure}: {message}"
+        );
     }
     assert_eq!(database_contents(&host.services().database), before);
     assert_eq!(host.published().len(), published);
