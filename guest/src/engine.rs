@@ -15,7 +15,7 @@ use crate::core::objective::{DependencyExclusion, Objective};
 use crate::core::status::Health;
 use crate::core::window::Attribution;
 use crate::core::PluginError;
-use crate::service::{compute, Env};
+use crate::service::{compute, Env, Recovery};
 use crate::storage::downtime::{self, DowntimeEvent, NewEvent};
 use crate::storage::{objectives, Database};
 
@@ -78,12 +78,13 @@ pub fn attribution_for(
     (Attribution::SelfCaused, None)
 }
 
-/// `healthcheck`, or `incident` while an incident override holds the system down.
+/// `healthcheck`, or `incident` while an incident override holds the system down. When the
+/// incident service cannot answer, `incident`: such an event is never closed or deleted by the
+/// orphan reconcile, so an unknown answer cannot make an outage vanish (F11).
 pub fn downtime_source(env: &dyn Env, system_id: &str) -> &'static str {
-    if env.incident_override_active(system_id) {
-        "incident"
-    } else {
-        "healthcheck"
+    match env.incident_override_active(system_id) {
+        Some(false) => "healthcheck",
+        Some(true) | None => "incident",
     }
 }
 
@@ -272,12 +273,14 @@ pub fn reconcile_orphans(
             continue;
         }
         match env.recovered_at(&objective.system_id, event.span.start_ms) {
-            Some(at) => {
-                downtime::close(db, &event.id, at)?;
+            Recovery::At(at) => {
+                downtime::close_orphan(db, &event.id, at)?;
             }
-            None => {
+            Recovery::NotYet => {
                 downtime::delete(db, &event.id)?;
             }
+            // F11: an unknown answer never closes or deletes anything
+            Recovery::Unknown => continue,
         }
         changed = true;
     }

@@ -120,6 +120,7 @@ fn daily_objective(
 pub fn whole_outage_seconds(events: &[downtime::DowntimeEvent]) -> Vec<f64> {
     let mut spans: Vec<(i64, i64)> = events
         .iter()
+        .filter(|e| e.close_reason.as_deref() != Some("orphan"))
         .filter_map(|e| e.span.end_ms.map(|end| (e.span.start_ms, end)))
         .collect();
     spans.sort_unstable();

@@ -23,4 +23,8 @@ pub const MIGRATIONS: &[Migration] = &[
         id: "0001_slo_indexes",
         sql: include_str!("../migrations/0001_slo_indexes.sql"),
     },
+    Migration {
+        id: "0002_downtime_close_reason",
+        sql: include_str!("../migrations/0002_downtime_close_reason.sql"),
+    },
 ];

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::core::status::{Health, MaintenanceWindow};
 use crate::engine::STATUS_CHANGED;
-use crate::service::Env;
+use crate::service::{Env, Recovery};
 
 /// 2026-06-04T00:00:00Z.
 pub const T0: i64 = 1_780_531_200_000;
@@ -31,6 +31,8 @@ pub struct FakeEnv {
     pub removed: RefCell<Vec<String>>,
     pub cache: RefCell<HashMap<String, String>>,
     pub hooks: RefCell<Vec<(String, Value)>>,
+    pub history_down: Cell<bool>,
+    pub incident_service_down: Cell<bool>,
     pub warnings: RefCell<Vec<String>>,
 }
 
@@ -102,11 +104,19 @@ impl Env for FakeEnv {
             .cloned()
             .unwrap_or_else(|| system_id.to_owned())
     }
-    fn incident_override_active(&self, system_id: &str) -> bool {
-        self.overrides.borrow().iter().any(|s| s == system_id)
+    fn incident_override_active(&self, system_id: &str) -> Option<bool> {
+        (!self.incident_service_down.get())
+            .then(|| self.overrides.borrow().iter().any(|s| s == system_id))
     }
-    fn recovered_at(&self, system_id: &str, _since: i64) -> Option<i64> {
-        self.recoveries.borrow().get(system_id).copied()
+    fn recovered_at(&self, system_id: &str, _since: i64) -> Recovery {
+        if self.history_down.get() {
+            return Recovery::Unknown;
+        }
+        self.recoveries
+            .borrow()
+            .get(system_id)
+            .copied()
+            .map_or(Recovery::NotYet, Recovery::At)
     }
     fn broadcast(&self, signal_id: &str, payload: &Value) {
         let mut payload = payload.clone();

@@ -28,7 +28,11 @@ fn loading_applies_the_migrations_once_with_the_unique_keys() {
     assert_eq!((plugin.id(), plugin.version()), ("slo", "0.1.0"));
     assert_eq!(
         plugin.migrations().applied,
-        ["0000_slo_tables", "0001_slo_indexes"]
+        [
+            "0000_slo_tables",
+            "0001_slo_indexes",
+            "0002_downtime_close_reason"
+        ]
     );
     assert!(plugin.digest().starts_with("sha256:"));
 
@@ -50,7 +54,7 @@ fn loading_applies_the_migrations_once_with_the_unique_keys() {
         .load_bytes(slo_host::artifacts::SLO_PLUGIN_COMPONENT)
         .unwrap();
     assert!(again.migrations().applied.is_empty());
-    assert_eq!(again.migrations().already_applied, 2);
+    assert_eq!(again.migrations().already_applied, 3);
 }
 
 #[test]
@@ -262,7 +266,7 @@ fn an_objective_created_during_an_outage_counts_it_exactly() {
         .filter(|p| {
             matches!(
                 &p.entry,
-                slo_host::capabilities::outbox::OutboxEntry::Signal { .. }
+                slo_host::capabilities::outbox::OutboxEntry::Signal { signal_id, .. } if signal_id == "slo.status.changed"
             )
         })
         .collect();

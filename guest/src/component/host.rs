@@ -6,7 +6,7 @@ use super::bindings::checkstack::plugin::{
 use crate::core::status::{Health, MaintenanceWindow};
 use crate::core::time::parse_rfc3339;
 use crate::core::PluginError;
-use crate::service::Env;
+use crate::service::{Env, Recovery};
 use crate::storage::{Database, Rows, SqlValue};
 use serde_json::{json, Value};
 
@@ -123,20 +123,20 @@ impl Env for HostEnv {
             .unwrap_or_else(|| system_id.to_owned())
     }
 
-    fn incident_override_active(&self, system_id: &str) -> bool {
+    fn incident_override_active(&self, system_id: &str) -> Option<bool> {
         call_json(
             "incident",
             "getActiveHealthOverrides",
             json!({ "systemIds": [system_id] }),
         )
-        .is_some_and(|v| {
+        .map(|v| {
             v["overrides"][system_id]
                 .as_array()
                 .is_some_and(|a| !a.is_empty())
         })
     }
 
-    fn recovered_at(&self, system_id: &str, since_ms: i64) -> Option<i64> {
+    fn recovered_at(&self, system_id: &str, since_ms: i64) -> Recovery {
         let input = json!({
             "systemId": system_id,
             "startDate": crate::core::time::to_rfc3339(since_ms),
@@ -144,9 +144,19 @@ impl Env for HostEnv {
             "limit": 1,
             "sortOrder": "asc",
         });
-        let v = call_json("healthcheck", "getHistory", input)?;
-        let first = v["runs"].as_array()?.first()?;
-        parse_rfc3339(first["timestamp"].as_str()?)
+        let Some(v) = call_json("healthcheck", "getHistory", input) else {
+            return Recovery::Unknown;
+        };
+        let Some(runs) = v["runs"].as_array() else {
+            return Recovery::Unknown;
+        };
+        match runs.first() {
+            None => Recovery::NotYet,
+            Some(run) => run["timestamp"]
+                .as_str()
+                .and_then(parse_rfc3339)
+                .map_or(Recovery::Unknown, Recovery::At),
+        }
     }
 
     fn broadcast(&self, signal_id: &str, payload: &Value) {

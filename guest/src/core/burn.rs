@@ -20,7 +20,8 @@ pub const LOOKBACKS: [(&str, i64); 5] = [
 ///
 /// Worked example: 99.9 % target, 1 minute down in the last hour → 1 / 0.06 ≈ 16.7.
 pub fn burn_rate(downtime_minutes: f64, lookback_minutes: i64, target: f64) -> Option<f64> {
-    let allowed = lookback_minutes as f64 * ((100.0 - target) / 100.0);
+    // the formula's literal left-to-right order: (lookback × (100 − target)) / 100
+    let allowed = (lookback_minutes as f64 * (100.0 - target)) / 100.0;
     (allowed > 0.0).then(|| downtime_minutes / allowed)
 }
 
@@ -146,6 +147,13 @@ mod tests {
             burn_alert(&rates(3.3, 0.0, 3.3, 0.0, 0.0), 7),
             BurnAlert::None
         );
+    }
+
+    /// The operation order is pinned: 5 minutes at 99.9 % allow 0.004999999999999716 minutes
+    /// (the other grouping gives 0.0049999999999997165).
+    #[test]
+    fn a1_operation_order_is_pinned() {
+        assert_eq!(burn_rate(0.004999999999999716, 5, 99.9), Some(1.0));
     }
 
     #[test]

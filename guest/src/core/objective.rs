@@ -201,14 +201,6 @@ impl UpdateObjective {
     pub fn from_json(input: &Value) -> Result<Self, PluginError> {
         let fields = Fields::of(input)?;
         let id = fields.required_string("id")?;
-        for fixed in ["systemId", "healthCheckConfigurationId"] {
-            if fields.get(fixed).is_some_and(|v| !v.is_null()) {
-                return Err(PluginError::invalid_field(
-                    fixed,
-                    "cannot be changed; create a new objective instead",
-                ));
-            }
-        }
         Ok(UpdateObjective {
             id,
             target: match fields.get("target") {

@@ -306,3 +306,43 @@ fn v16_2_32_to_36_incident_reconcile() {
     reconcile_incident(&db, &env, "sys-1").unwrap();
     assert!(open_events(&db, "obj-1").is_empty() && open_events(&db, "obj-2").is_empty());
 }
+
+/// decisions.md F11: when the health history cannot answer, an orphan is neither closed nor
+/// deleted; when the incident service cannot answer, new downtime is labelled `incident`
+/// (which the orphan reconcile never touches).
+#[test]
+fn f11_unknown_recovery_or_override_never_loses_an_outage() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let o = objective(&db, "obj-1", "sys-1", "strict", &[]);
+    env.set_health("sys-1", Health::Unhealthy);
+    system_down(&db, &env, "sys-1").unwrap();
+    env.set_health("sys-1", Health::Healthy);
+    env.history_down.set(true);
+    assert!(!reconcile_orphans(&db, &env, &o).unwrap());
+    assert_eq!(open_events(&db, "obj-1").len(), 1);
+
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let o = objective(&db, "obj-1", "sys-1", "strict", &[]);
+    env.set_health("sys-1", Health::Unhealthy);
+    env.incident_service_down.set(true);
+    reconcile_objective(&db, &env, &o).unwrap();
+    assert_eq!(open_events(&db, "obj-1")[0].source, "incident");
+}
+
+/// decisions.md F29: an orphan closed at a later-found recovery is marked and never counts as
+/// a rapid recovery.
+#[test]
+fn f29_orphan_closes_are_marked() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let o = objective(&db, "obj-1", "sys-1", "strict", &[]);
+    env.set_health("sys-1", Health::Unhealthy);
+    system_down(&db, &env, "sys-1").unwrap();
+    env.set_health("sys-1", Health::Healthy);
+    env.recoveries
+        .borrow_mut()
+        .insert("sys-1".into(), T0 + 2 * MIN);
+    reconcile_orphans(&db, &env, &o).unwrap();
+    let events = all_events(&db, "obj-1");
+    assert_eq!(events[0].close_reason.as_deref(), Some("orphan"));
+    assert!(crate::jobs::whole_outage_seconds(&events).is_empty());
+}

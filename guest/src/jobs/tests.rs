@@ -123,7 +123,12 @@ fn f23_a_second_run_on_the_same_day_changes_nothing() {
     env.advance(5 * 60 * MIN);
     run_daily(&db, &env).unwrap();
     assert_eq!(streak(&db, "o"), (1, 1));
-    assert_eq!(snapshots::between(&db, "o", 0, i64::MAX).unwrap().len(), 1);
+    let snaps = snapshots::between(&db, "o", 0, i64::MAX).unwrap();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(
+        snaps[0].streak_days, 0,
+        "the streak before the day's decision, not after the second run"
+    );
     env.advance(24 * 60 * MIN);
     run_daily(&db, &env).unwrap();
     assert_eq!(streak(&db, "o"), (2, 2));

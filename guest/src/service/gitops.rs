@@ -93,6 +93,12 @@ pub fn reconcile(
         .transpose()?
         .flatten();
     if let Some(objective) = existing {
+        if health_check.is_some() && health_check != objective.health_check_configuration_id {
+            return Err(PluginError::Conflict(format!(
+                "healthcheckRef of SLO {} changed: an objective's health check cannot change; delete the document and create a new one",
+                objective.id
+            )));
+        }
         if objective.system_id != system_id {
             return Err(PluginError::Conflict(format!(
                 "systemRef of SLO {} changed from system {} to {system_id}: an objective cannot move; delete the document and create a new one",

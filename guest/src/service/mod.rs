@@ -17,6 +17,17 @@ use crate::core::status::{
 use crate::core::PluginError;
 use crate::storage::{downtime, Database};
 
+/// When a system recovered, as the health history answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The first healthy run at or after the asked instant.
+    At(i64),
+    /// The history has no healthy run since then.
+    NotYet,
+    /// The health service could not answer (decisions F11: never act on this).
+    Unknown,
+}
+
 /// What an operation needs from outside the core: the host's clock, fresh ids and the
 /// platform services the engine consults.
 pub trait Env {
@@ -42,10 +53,11 @@ pub trait Env {
     fn downstreams(&self, system_id: &str) -> Vec<String>;
     /// The catalog name of a system, falling back to its id (decisions F17).
     fn system_name(&self, system_id: &str) -> String;
-    /// Whether an active incident override holds the system down; false when unknown.
-    fn incident_override_active(&self, system_id: &str) -> bool;
-    /// The first healthy health-check run at or after `since_ms`, if any.
-    fn recovered_at(&self, system_id: &str, since_ms: i64) -> Option<i64>;
+    /// Whether an active incident override holds the system down; `None` when the incident
+    /// service cannot answer.
+    fn incident_override_active(&self, system_id: &str) -> Option<bool>;
+    /// The first healthy health-check run at or after `since_ms`.
+    fn recovered_at(&self, system_id: &str, since_ms: i64) -> Recovery;
     /// Publishes (after commit) a realtime signal.
     fn broadcast(&self, signal_id: &str, payload: &Value);
     /// Requests (after commit) that the framework refresh entity `slo`/`objective_id`.

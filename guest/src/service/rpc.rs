@@ -144,7 +144,34 @@ pub fn create_objective(
     let objective = objectives::insert(db, &env.new_id(), &input, env.now_ms())?;
     reconcile_objective(db, env, &objective)?;
     status_changed(db, env, &objective)?;
+    // F27: achievements are also evaluated when an objective is created
+    crate::jobs::evaluate_achievements(db, env, &objective.system_id)?;
     Ok(objective.to_json())
+}
+
+/// Refuses a change of a fixed field (`systemId`, `healthCheckConfigurationId`); sending
+/// the stored value back is fine, as the original silently drops these keys.
+fn check_fixed(input: &Value, objective: &Objective) -> Result<(), PluginError> {
+    let fixed = [
+        ("systemId", Some(objective.system_id.as_str())),
+        (
+            "healthCheckConfigurationId",
+            objective.health_check_configuration_id.as_deref(),
+        ),
+    ];
+    for (field, stored) in fixed {
+        match input.get(field) {
+            None | Some(Value::Null) => {}
+            Some(v) if v.as_str() == stored => {}
+            Some(_) => {
+                return Err(PluginError::invalid_field(
+                    field,
+                    "cannot be changed; create a new objective instead",
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `updateObjective`: `not-found` for an unknown id; otherwise applies the given fields
@@ -157,8 +184,11 @@ pub fn update_objective(
     let update = UpdateObjective::from_json(input)?;
     let current = objectives::get(db, &update.id)?
         .ok_or_else(|| PluginError::NotFound(format!("SLO objective not found: {}", update.id)))?;
+    check_fixed(input, &current)?;
     let updated = update.applied_to(&current, env.now_ms());
     objectives::save(db, &updated)?;
+    // an explicit write path: fix orphaned downtime (F11), then open downtime if down
+    crate::engine::reconcile_orphans(db, env, &updated)?;
     reconcile_objective(db, env, &updated)?;
     status_changed(db, env, &updated)?;
     Ok(updated.to_json())
@@ -226,9 +256,27 @@ pub fn downtime_events(db: &dyn Database, input: &Value) -> Result<Value, Plugin
     Ok(json!({ "events": events }))
 }
 
+/// A date input, coerced as the original does: an ISO 8601 / RFC 3339 string (a date alone or
+/// a time without offset is UTC) or epoch milliseconds.
 fn date_field(fields: &Fields<'_>, key: &str) -> Result<i64, PluginError> {
-    let text = fields.required_string(key)?;
-    parse_rfc3339(&text).ok_or_else(|| PluginError::invalid_field(key, "expected an RFC 3339 date"))
+    let bad = || PluginError::invalid_field(key, "expected an ISO 8601 date or epoch milliseconds");
+    match fields.required(key)? {
+        Value::Number(n) => n.as_i64().ok_or_else(bad),
+        Value::String(text) => parse_rfc3339(text)
+            .or_else(|| {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .ok()
+                    .map(|t| t.and_utc().timestamp_millis())
+            })
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc().timestamp_millis())
+            })
+            .ok_or_else(bad),
+        _ => Err(bad()),
+    }
 }
 
 /// `getDailySnapshots {objectiveId, startDate, endDate}`: snapshots in the range, by date.

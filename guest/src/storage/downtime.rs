@@ -19,10 +19,12 @@ pub struct DowntimeEvent {
     pub duration_seconds: Option<f64>,
     /// `healthcheck` or `incident`; NULL is read as `healthcheck`.
     pub source: String,
+    /// `orphan` when the orphan reconcile closed it; `None` otherwise.
+    pub close_reason: Option<String>,
 }
 
 const COLUMNS: &str = "id, objective_id, system_id, start_time, end_time, duration_seconds, \
-     attribution_type, upstream_system_id, upstream_system_name, source";
+     attribution_type, upstream_system_id, upstream_system_name, source, close_reason";
 
 fn from_row(row: &Row<'_>) -> Result<DowntimeEvent, PluginError> {
     let attribution_text = row.text(6)?;
@@ -44,6 +46,7 @@ fn from_row(row: &Row<'_>) -> Result<DowntimeEvent, PluginError> {
         },
         duration_seconds: row.opt_real(5)?,
         source: row.opt_text(9)?.unwrap_or_else(|| "healthcheck".into()),
+        close_reason: row.opt_text(10)?,
     })
 }
 
@@ -123,6 +126,22 @@ pub fn close(db: &dyn Database, id: &str, end_ms: i64) -> Result<DowntimeEvent, 
             "Cannot close downtime event {id}: not found or already closed"
         )));
     }
+    get(db, id)?
+        .ok_or_else(|| PluginError::Internal(format!("downtime event {id} vanished after close")))
+}
+
+/// Closes open event `id` as an orphan (the system recovered while no one was listening) at
+/// `end_ms`, marking it so that it does not count as a recovery (F29).
+pub fn close_orphan(
+    db: &dyn Database,
+    id: &str,
+    end_ms: i64,
+) -> Result<DowntimeEvent, PluginError> {
+    close(db, id, end_ms)?;
+    db.execute(
+        "UPDATE slo_downtime_events SET close_reason = 'orphan' WHERE id = ?",
+        &[id.into()],
+    )?;
     get(db, id)?
         .ok_or_else(|| PluginError::Internal(format!("downtime event {id} vanished after close")))
 }

@@ -60,7 +60,8 @@ fn from_row(row: &Row<'_>) -> Result<Snapshot, PluginError> {
 }
 
 /// Writes the snapshot of (objective, date): inserted the first time, updated in place (same
-/// id) on a later run of the same day.
+/// id) on a later run of the same day, keeping `streak_days` from the first run (the streak
+/// before the day's decision).
 pub fn upsert(db: &dyn Database, snapshot: &Snapshot) -> Result<(), PluginError> {
     db.execute(
         &format!(
@@ -69,7 +70,7 @@ pub fn upsert(db: &dyn Database, snapshot: &Snapshot) -> Result<(), PluginError>
              availability_percent = excluded.availability_percent, \
              budget_consumed_minutes = excluded.budget_consumed_minutes, \
              budget_remaining_percent = excluded.budget_remaining_percent, \
-             burn_rate = excluded.burn_rate, streak_days = excluded.streak_days"
+             burn_rate = excluded.burn_rate"
         ),
         &[
             snapshot.id.as_str().into(),

@@ -34,8 +34,18 @@ fn invalid_field(result: Result<Value, PluginError>) -> String {
 fn create_broadcasts_refreshes_and_invalidates() {
     let (db, env) = (TestDb::new(), FakeEnv::new());
     let id = create(&db, &env, "api");
-    assert_eq!(env.signals.borrow().len(), 1);
-    assert_eq!(env.signals.borrow()[0]["budgetRemainingPercent"], 100.0);
+    let signals = env.signals.borrow();
+    let status: Vec<_> = signals
+        .iter()
+        .filter(|s| s.get("signal").is_none())
+        .collect();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0]["budgetRemainingPercent"], 100.0);
+    // F27: creation evaluates achievements, so first_steps is announced at once
+    assert!(signals
+        .iter()
+        .any(|s| s["signal"] == "slo.achievement.unlocked" && s["achievement"] == "first_steps"));
+    drop(signals);
     assert_eq!(*env.refreshed.borrow(), std::slice::from_ref(&id));
     assert!(env
         .invalidated
@@ -277,4 +287,55 @@ fn system_signals_show_only_what_needs_attention() {
         format!("/slo/{breaching}")
     );
     assert!(signals["signals"].get("quiet").is_none());
+}
+
+/// Sending the stored systemId back is fine (the original drops it); changing it is not.
+#[test]
+fn update_accepts_unchanged_fixed_fields_and_refuses_changes() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    assert!(call(
+        &db,
+        &env,
+        "updateObjective",
+        json!({"id": id, "systemId": "api", "target": 99})
+    )
+    .is_ok());
+    let message = invalid_field(call(
+        &db,
+        &env,
+        "updateObjective",
+        json!({"id": id, "systemId": "web"}),
+    ));
+    assert!(
+        message.starts_with("systemId: cannot be changed"),
+        "{message}"
+    );
+}
+
+/// Dates are coerced as the original does: date-only and offset-less ISO strings are UTC,
+/// numbers are epoch milliseconds.
+#[test]
+fn snapshot_dates_are_coerced() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    crate::jobs::run_daily(&db, &env).unwrap();
+    for (start, end) in [
+        (json!("2026-06-04"), json!("2026-06-04T00:00:00")),
+        (json!(T0), json!(T0)),
+        (json!("2026-06-04T00:00:00.000Z"), json!("2026-06-05")),
+    ] {
+        let out = call(
+            &db,
+            &env,
+            "getDailySnapshots",
+            json!({"objectiveId": id, "startDate": start, "endDate": end}),
+        )
+        .unwrap();
+        assert_eq!(
+            out["snapshots"].as_array().unwrap().len(),
+            1,
+            "{start} … {end}"
+        );
+    }
 }
