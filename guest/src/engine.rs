@@ -53,6 +53,28 @@ pub fn status_changed(
     Ok(())
 }
 
+/// Announces that `objective` is being deleted: its last status is broadcast with
+/// `deleted: true` (F19), its `slo` entity is tombstoned and its cache keys dropped (F20), all
+/// after commit. Call it with the status computed before the rows go.
+pub fn deletion_announced(
+    env: &dyn Env,
+    objective: &Objective,
+    last: &crate::core::status::Status,
+) {
+    env.broadcast(
+        STATUS_CHANGED,
+        &json!({
+            "systemId": objective.system_id,
+            "objectiveId": objective.id,
+            "budgetRemainingPercent": last.budget.remaining_percent,
+            "isBreaching": last.budget.is_breaching,
+            "deleted": true,
+        }),
+    );
+    env.remove_entity(&objective.id);
+    env.invalidate(&cache_keys(objective));
+}
+
 /// Who to blame for an outage of `objective`'s system opening now (F5).
 ///
 /// A `self-only` objective blames the first direct upstream (in the dependency service's

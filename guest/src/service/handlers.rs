@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Env;
 use crate::core::health::classify;
 use crate::core::PluginError;
-use crate::engine::{self, cache_keys};
+use crate::engine;
 use crate::jobs;
 use crate::storage::{achievements, downtime, objectives, Database};
 
@@ -93,20 +93,8 @@ pub fn on_entity_change(
 /// and achievements.
 fn cleanup_system(db: &dyn Database, env: &dyn Env, system_id: &str) -> Result<(), PluginError> {
     for objective in objectives::list_for_system(db, system_id)? {
-        // F19: a deletion broadcasts the objective's last status, as deleteObjective does
         let last = super::compute(db, env, &objective)?;
-        env.broadcast(
-            crate::engine::STATUS_CHANGED,
-            &serde_json::json!({
-                "systemId": objective.system_id,
-                "objectiveId": objective.id,
-                "budgetRemainingPercent": last.budget.remaining_percent,
-                "isBreaching": last.budget.is_breaching,
-                "deleted": true,
-            }),
-        );
-        env.remove_entity(&objective.id);
-        env.invalidate(&cache_keys(&objective));
+        engine::deletion_announced(env, &objective, &last);
     }
     objectives::delete_for_system(db, system_id)?;
     achievements::delete_for_system(db, system_id)?;

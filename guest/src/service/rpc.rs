@@ -9,7 +9,7 @@ use super::{status_json, Env};
 use crate::core::objective::{CreateObjective, Fields, Objective, UpdateObjective};
 use crate::core::time::parse_rfc3339;
 use crate::core::PluginError;
-use crate::engine::{cache_keys, reconcile_objective, status_changed, STATUS_CHANGED};
+use crate::engine::{reconcile_objective, status_changed};
 use crate::storage::{achievements, downtime, objectives, snapshots, streaks, Database};
 
 /// How long read results stay cached (the original's 15 s).
@@ -208,18 +208,7 @@ pub fn delete_objective(
     let last = super::compute(db, env, &objective)?;
     let success = objectives::delete(db, &id)?;
     if success {
-        env.broadcast(
-            STATUS_CHANGED,
-            &json!({
-                "systemId": objective.system_id,
-                "objectiveId": objective.id,
-                "budgetRemainingPercent": last.budget.remaining_percent,
-                "isBreaching": last.budget.is_breaching,
-                "deleted": true,
-            }),
-        );
-        env.remove_entity(&objective.id);
-        env.invalidate(&cache_keys(&objective));
+        crate::engine::deletion_announced(env, &objective, &last);
     }
     Ok(json!({ "success": success }))
 }
