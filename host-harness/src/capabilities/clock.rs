@@ -94,6 +94,21 @@ pub enum ClockError {
     Overflow,
 }
 
+/// Formats epoch milliseconds as RFC 3339 UTC with milliseconds (`2026-06-01T00:00:00.000Z`),
+/// the form of every instant in reports and platform answers.
+pub fn to_rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Parses an RFC 3339 instant into epoch milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
 /// WASI wall clock served from a [`Clock`].
 pub struct WasiWallClock(pub Clock);
 

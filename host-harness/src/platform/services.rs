@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::capabilities::clock::Clock;
+use crate::capabilities::clock::{parse_rfc3339, to_rfc3339, Clock};
 use crate::capabilities::platform::PlatformServices;
 use crate::runtime::PluginError;
 
@@ -84,16 +84,12 @@ fn parse<T: for<'de> Deserialize<'de>>(procedure: &str, input: &str) -> Result<T
     serde_json::from_str(input).map_err(|e| PluginError::Invalid(format!("{procedure}: {e}")))
 }
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
-}
-
 fn parse_instant(field: &str, text: &str) -> Result<i64, PluginError> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_millis())
-        .map_err(|e| PluginError::Invalid(format!("{field}: {e}")))
+    parse_rfc3339(text).ok_or_else(|| {
+        PluginError::Invalid(format!(
+            "{field}: expected an RFC 3339 instant, found {text:?}"
+        ))
+    })
 }
 
 impl SimulatedPlatform {
@@ -290,7 +286,7 @@ impl PlatformServices for SimulatedPlatform {
                             && (input.status_filter.is_empty() || input.status_filter.contains(status))
                     })
                     .take(input.limit.unwrap_or(usize::MAX))
-                    .map(|(_, at, status)| json!({ "timestamp": rfc3339(*at), "status": status.as_str() }))
+                    .map(|(_, at, status)| json!({ "timestamp": to_rfc3339(*at), "status": status.as_str() }))
                     .collect();
                 json!({ "runs": runs })
             }
@@ -352,7 +348,7 @@ impl PlatformServices for SimulatedPlatform {
                             .maintenance
                             .iter()
                             .filter(|m| m.system_id == id && m.start_ms <= to && m.end_ms >= from)
-                            .map(|m| json!({ "startAt": rfc3339(m.start_ms), "endAt": rfc3339(m.end_ms), "status": m.status }))
+                            .map(|m| json!({ "startAt": to_rfc3339(m.start_ms), "endAt": to_rfc3339(m.end_ms), "status": m.status }))
                             .collect();
                         (id, Value::Array(list))
                     })
@@ -451,9 +447,9 @@ mod tests {
             &p,
             "healthcheck",
             "getHistory",
-            json!({"systemId": "db", "startDate": rfc3339(1_500), "statusFilter": ["healthy"], "limit": 1, "sortOrder": "asc"}),
+            json!({"systemId": "db", "startDate": to_rfc3339(1_500), "statusFilter": ["healthy"], "limit": 1, "sortOrder": "asc"}),
         );
-        assert_eq!(runs["runs"][0]["timestamp"], rfc3339(61_000));
+        assert_eq!(runs["runs"][0]["timestamp"], to_rfc3339(61_000));
         assert!(matches!(
             p.call("catalog", "getSystem", r#"{"systemId":"nope"}"#),
             Err(PluginError::NotFound(_))

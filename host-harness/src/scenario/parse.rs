@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use crate::capabilities::clock::parse_rfc3339;
 use crate::platform::HealthStatus;
 
 /// A parsed scenario.
@@ -231,12 +232,6 @@ pub fn parse_duration(text: &str) -> Option<i64> {
     (any && number.is_empty()).then_some(total)
 }
 
-fn instant(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp_millis())
-}
-
 /// Parses and validates a scenario file's text.
 pub fn parse(text: &str) -> Result<Scenario, String> {
     let root: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
@@ -251,7 +246,7 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
     let start_ms = root
         .get("start")
         .and_then(Value::as_str)
-        .and_then(instant)
+        .and_then(parse_rfc3339)
         .ok_or("start: required RFC 3339 instant")?;
     let seed = match root.get("seed") {
         None => 0,
@@ -403,7 +398,7 @@ fn parse_step(raw: &Value, known: &mut BTreeSet<String>, clock: &mut i64) -> Res
         }
         "at" => {
             let text = value.as_str().ok_or("at: expected an RFC 3339 instant")?;
-            let at = instant(text).ok_or(format!("at: bad instant {text:?}"))?;
+            let at = parse_rfc3339(text).ok_or(format!("at: bad instant {text:?}"))?;
             if at < *clock {
                 return Err(format!(
                     "at: {text} is earlier than the scenario's clock at this step"
@@ -463,10 +458,10 @@ fn parse_step(raw: &Value, known: &mut BTreeSet<String>, clock: &mut i64) -> Res
         }
         "maintenance" => {
             let m = obj("maintenance")?;
-            let start = instant(&string(m, "maintenance", "start")?)
+            let start = parse_rfc3339(&string(m, "maintenance", "start")?)
                 .ok_or("maintenance.start: bad instant")?;
-            let end =
-                instant(&string(m, "maintenance", "end")?).ok_or("maintenance.end: bad instant")?;
+            let end = parse_rfc3339(&string(m, "maintenance", "end")?)
+                .ok_or("maintenance.end: bad instant")?;
             if end < start {
                 return Err("maintenance.end: before start".into());
             }

@@ -11,12 +11,7 @@ use crate::capabilities::sql::Database;
 use crate::host::{Caller, HostConfig};
 use crate::platform::{Maintenance, Simulation};
 
-/// RFC 3339 UTC with milliseconds.
-pub fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
-}
+use crate::capabilities::clock::to_rfc3339 as iso;
 
 fn caller(name: CallerName) -> Caller {
     match name {
