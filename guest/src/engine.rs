@@ -39,6 +39,16 @@ pub fn status_changed(
     objective: &Objective,
 ) -> Result<(), PluginError> {
     let status = compute(db, env, objective)?;
+    status_announced(env, objective, &status);
+    Ok(())
+}
+
+/// [`status_changed`] for a caller that already holds the objective's current `status`.
+pub fn status_announced(
+    env: &dyn Env,
+    objective: &Objective,
+    status: &crate::core::status::Status,
+) {
     env.broadcast(
         STATUS_CHANGED,
         &json!({
@@ -50,7 +60,6 @@ pub fn status_changed(
     );
     env.refresh_entity(&objective.id);
     env.invalidate(&cache_keys(objective));
-    Ok(())
 }
 
 /// Announces that `objective` is being deleted: its last status is broadcast with

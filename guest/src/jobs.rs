@@ -16,7 +16,7 @@ use crate::core::objective::Objective;
 use crate::core::streak::{decide, utc_day, StreakDecision};
 use crate::core::time::DAY_MS;
 use crate::core::PluginError;
-use crate::engine::{reconcile_orphans, status_changed};
+use crate::engine::{reconcile_orphans, status_announced};
 use crate::service::{compute, Env};
 use crate::storage::snapshots::Snapshot;
 use crate::storage::{achievements, downtime, isolated, objectives, snapshots, streaks, Database};
@@ -110,7 +110,9 @@ fn daily_objective(
             }),
         );
     }
-    status_changed(db, env, objective)
+    // The snapshot and the streak do not change the status computed above: announce it as is.
+    status_announced(env, objective, &status);
+    Ok(())
 }
 
 /// Durations in seconds of the whole, closed outages among `events` (newest first, as
