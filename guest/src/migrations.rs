@@ -27,4 +27,8 @@ pub const MIGRATIONS: &[Migration] = &[
         id: "0002_downtime_close_reason",
         sql: include_str!("../migrations/0002_downtime_close_reason.sql"),
     },
+    Migration {
+        id: "0003_slo_entity_states",
+        sql: include_str!("../migrations/0003_slo_entity_states.sql"),
+    },
 ];

@@ -7,15 +7,18 @@
 //! cache writes go to the cache, everything else to the publication log that the platform
 //! simulation routes to queues, hooks, signals and the entity framework.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use serde::Serialize;
 
 use crate::bindings::{types as wit, PluginManifest};
 use crate::capabilities::clock::Clock;
+use crate::capabilities::entities::{EntityRegistry, RegistrationError};
+use crate::capabilities::hooks::{TriggerError, TriggerRegistry};
 use crate::capabilities::outbox::OutboxEntry;
+use crate::capabilities::sql::Transaction;
 use crate::capabilities::sql::{
     apply_migrations, Database, MigrationError, MigrationReport, MigrationSpec,
 };
@@ -112,6 +115,12 @@ pub enum LoadError {
     /// The manifest is not acceptable.
     #[error("invalid manifest: {0}")]
     Manifest(String),
+    /// An entity kind or deriver cannot be registered.
+    #[error("cannot register the plugin's entities: {0}")]
+    Entities(#[from] RegistrationError),
+    /// A trigger cannot be registered.
+    #[error("cannot register the plugin's triggers: {0}")]
+    Triggers(#[from] TriggerError),
     /// A migration failed or was changed.
     #[error(transparent)]
     Migration(#[from] MigrationError),
@@ -227,6 +236,24 @@ pub struct PluginHost {
     plugin: RwLock<Option<Arc<LoadedPlugin>>>,
     published: Mutex<Vec<Publication>>,
     counts: Mutex<InvocationCounts>,
+    entities: RwLock<EntityRegistry>,
+    triggers: RwLock<TriggerRegistry>,
+    entity_locks: Mutex<HashMap<EntityKey, Arc<Mutex<()>>>>,
+}
+
+/// An entity's (kind, id).
+type EntityKey = (String, String);
+
+/// Holds the serialisation lock of one (kind, id) while a mutation runs.
+pub struct EntityGuard {
+    lock: Arc<Mutex<()>>,
+}
+
+impl EntityGuard {
+    fn hold<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _held = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        f()
+    }
 }
 
 impl PluginHost {
@@ -246,6 +273,16 @@ impl PluginHost {
         platform: Arc<dyn crate::capabilities::platform::PlatformServices>,
     ) -> wasmtime::Result<Self> {
         let runtime = Runtime::new(config.engine, config.limits)?;
+        let mut entities = EntityRegistry::default();
+        for native in platform.entity_kinds() {
+            entities.define_platform_kind(
+                native.module,
+                native.kind,
+                native.schema,
+                native.deriver,
+            )?;
+        }
+        crate::capabilities::entities::log::ensure_schema(&database)?;
         let services =
             HostServices::new(database, config.clock, config.seed).with_platform(platform);
         Ok(PluginHost {
@@ -254,6 +291,9 @@ impl PluginHost {
             plugin: RwLock::new(None),
             published: Mutex::new(Vec::new()),
             counts: Mutex::new(InvocationCounts::default()),
+            entities: RwLock::new(entities),
+            triggers: RwLock::new(TriggerRegistry::default()),
+            entity_locks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -288,6 +328,8 @@ impl PluginHost {
             .describe(&compiled, &self.services)
             .map_err(LoadError::Describe)?;
         check_manifest(&manifest)?;
+        let planned_entities = self.entity_registry().plan(&manifest)?;
+        let planned_triggers = self.trigger_registry().plan(&manifest)?;
         let identity = PluginIdentity {
             id: manifest.id.clone(),
             version: manifest.version.clone(),
@@ -322,8 +364,61 @@ impl PluginHost {
             digest = loaded.digest(),
             "plugin loaded"
         );
+        self.entities
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .install(planned_entities);
+        self.triggers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .install(planned_triggers);
         *self.plugin.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
         Ok(loaded)
+    }
+
+    /// The entity registry: platform kinds and the loaded plugin's.
+    pub fn entity_registry(&self) -> RwLockReadGuard<'_, EntityRegistry> {
+        self.entities.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The trigger registry.
+    pub fn trigger_registry(&self) -> RwLockReadGuard<'_, TriggerRegistry> {
+        self.triggers.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Serialises mutations of one (kind, id): runs `f` while holding its lock.
+    pub fn with_entity_lock<T>(&self, kind: &str, id: &str, f: impl FnOnce() -> T) -> T {
+        let key = (kind.to_owned(), id.to_owned());
+        let guard = EntityGuard {
+            lock: self
+                .entity_locks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default()
+                .clone(),
+        };
+        let out = guard.hold(f);
+        drop(guard);
+        let mut locks = self.entity_locks.lock().unwrap_or_else(|p| p.into_inner());
+        if locks.get(&key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            locks.remove(&key);
+        }
+        out
+    }
+
+    /// An error of `export` of the serving plugin that the host, not the plugin, raised.
+    pub fn host_failure(&self, export: &str, failure: Failure) -> InvocationError {
+        let (plugin, version) = self.plugin().map_or_else(
+            || ("(none)".to_owned(), "-".to_owned()),
+            |p| (p.id().to_owned(), p.version().to_owned()),
+        );
+        InvocationError {
+            plugin,
+            version,
+            export: export.into(),
+            failure,
+        }
     }
 
     /// The plugin currently serving, if any.
@@ -415,13 +510,29 @@ impl PluginHost {
             &mut wasmtime::Store<crate::runtime::InvocationState>,
         ) -> wasmtime::Result<Result<R, wit::PluginError>>,
     ) -> Result<R, InvocationError> {
-        let result = self.runtime.invoke(
+        self.invoke_then(plugin, export, call, |_, _| Ok(()))
+    }
+
+    /// [`PluginHost::invoke`] with a host step in the invocation's transaction before it
+    /// commits (see [`Runtime::invoke_then`]).
+    pub fn invoke_then<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        export: &str,
+        call: impl FnOnce(
+            &crate::bindings::Plugin,
+            &mut wasmtime::Store<crate::runtime::InvocationState>,
+        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
+    ) -> Result<R, InvocationError> {
+        let result = self.runtime.invoke_then(
             &plugin.compiled,
             &plugin.identity,
             &self.services,
             export,
             TransactionMode::Transaction,
             call,
+            before_commit,
         );
         let export_name = export.split('(').next().unwrap_or(export);
         match result {
@@ -505,18 +616,48 @@ impl PluginHost {
     }
 
     /// Applies an entity operation through the owning plugin (`entity-provider.apply`);
-    /// answers the next state (`None` after a removal).
+    /// answers the next state (`None` after a removal). Prefer
+    /// [`crate::capabilities::entities::mutate`], which runs the whole framework pipeline.
     pub fn apply_entity(
         &self,
         kind: &str,
         id: &str,
         op: &wit::EntityOp,
     ) -> Result<Option<String>, InvocationError> {
+        self.apply_entity_then(kind, id, op, |_, _| Ok(()))
+    }
+
+    /// [`PluginHost::apply_entity`] with a host step in its transaction before the commit.
+    pub fn apply_entity_then(
+        &self,
+        kind: &str,
+        id: &str,
+        op: &wit::EntityOp,
+        before_commit: impl FnOnce(&Option<String>, Option<&Transaction>) -> Result<(), Failure>,
+    ) -> Result<Option<String>, InvocationError> {
         let plugin = self.current("entity-provider.apply")?;
         let export = format!("entity-provider.apply({kind})");
+        self.invoke_then(
+            &plugin,
+            &export,
+            |p, store| {
+                p.checkstack_plugin_entity_provider()
+                    .call_apply(store, kind, id, op)
+            },
+            before_commit,
+        )
+    }
+
+    /// Maps a change to trigger event ids through the plugin's `entity-provider.derive`.
+    pub fn derive_events(
+        &self,
+        change: &wit::EntityChange,
+    ) -> Result<Vec<String>, InvocationError> {
+        let plugin = self.current("entity-provider.derive")?;
+        let export = format!("entity-provider.derive({})", change.kind);
         self.invoke(&plugin, &export, |p, store| {
             p.checkstack_plugin_entity_provider()
-                .call_apply(store, kind, id, op)
+                .call_derive(store, change)
         })
     }
 
@@ -597,6 +738,46 @@ fn check_manifest(manifest: &PluginManifest) -> Result<(), LoadError> {
                 p.name
             )));
         }
+    }
+    check_subscriptions(manifest)
+}
+
+/// host-contract.md §3.1 and §6.2: a subscription needs a kind (or hook) and a worker group,
+/// and a plugin's worker groups are unique across its entity and hook subscriptions (the event
+/// bus namespaces them per plugin).
+fn check_subscriptions(manifest: &PluginManifest) -> Result<(), LoadError> {
+    let mut groups: Vec<&str> = Vec::new();
+    let entity = manifest.entity_subscriptions.iter().map(|s| {
+        (
+            "an entity subscription",
+            s.kind.as_str(),
+            s.worker_group.as_str(),
+        )
+    });
+    let hook = manifest.hook_subscriptions.iter().map(|s| {
+        (
+            "a hook subscription",
+            s.hook.as_str(),
+            s.worker_group.as_str(),
+        )
+    });
+    for (what, target, group) in entity.chain(hook) {
+        if target.trim().is_empty() {
+            return Err(LoadError::Manifest(format!(
+                "{what} (worker group {group:?}) has an empty kind or hook"
+            )));
+        }
+        if group.trim().is_empty() {
+            return Err(LoadError::Manifest(format!(
+                "{what} of {target:?} has an empty worker group"
+            )));
+        }
+        if groups.contains(&group) {
+            return Err(LoadError::Manifest(format!(
+                "worker group {group:?} is used by two subscriptions"
+            )));
+        }
+        groups.push(group);
     }
     Ok(())
 }

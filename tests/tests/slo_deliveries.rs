@@ -140,7 +140,8 @@ fn an_upstream_outage_is_attributed_to_the_upstream() {
     );
 }
 
-/// The entity reads through the component; a refresh apply answers the same state.
+/// The entity through the component: `read` answers what `apply` stored (nothing before the
+/// first apply), and a removal forgets it.
 #[test]
 fn the_slo_entity_reads_and_applies_through_the_component() {
     let (host, _platform, _clock) = slo_host_on_platform();
@@ -150,18 +151,26 @@ fn the_slo_entity_reads_and_applies_through_the_component() {
         json!({"systemId": "api", "target": 99.9, "windowDays": 30}),
     );
     let id = created["id"].as_str().unwrap().to_owned();
-    let states = host
-        .read_entities("slo", &[id.clone(), "missing".into()])
-        .unwrap();
-    assert_eq!(states.len(), 1);
-    let state: Value = serde_json::from_str(&states[0].state).unwrap();
-    assert_eq!(state["budgetRemainingPercent"], 100.0);
-    assert_eq!(state["burnAlert"], "none");
+    let ids = [id.clone(), "missing".into()];
+    assert!(host.read_entities("slo", &ids).unwrap().is_empty());
     let applied = host
         .apply_entity("slo", &id, &EntityOp::Mutate(r#"{"refresh":true}"#.into()))
         .unwrap()
         .unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&applied).unwrap(), state);
+    let applied: Value = serde_json::from_str(&applied).unwrap();
+    assert_eq!(applied["budgetRemainingPercent"], 100.0);
+    assert_eq!(applied["burnAlert"], "none");
+    let states = host.read_entities("slo", &ids).unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&states[0].state).unwrap(),
+        applied
+    );
+    let removed = host
+        .apply_entity("slo", &id, &EntityOp::Remove("{}".into()))
+        .unwrap();
+    assert!(removed.is_none());
+    assert!(host.read_entities("slo", &ids).unwrap().is_empty());
     assert_eq!(
         host.read_entities("health", &[]).unwrap_err().code(),
         "not-found"

@@ -57,7 +57,7 @@ impl exports::lifecycle::Guest for SloPlugin {
 impl exports::entity_provider::Guest for SloPlugin {
     fn read(kind: String, ids: Vec<String>) -> Result<Vec<EntityState>, wit::PluginError> {
         own_kind(&kind)?;
-        let states = entity::read(&host::HostDatabase, &host::HostEnv, &ids).map_err(to_wit)?;
+        let states = entity::read(&host::HostDatabase, &ids).map_err(to_wit)?;
         Ok(states
             .into_iter()
             .map(|(id, state)| EntityState {
@@ -74,7 +74,9 @@ impl exports::entity_provider::Guest for SloPlugin {
                 .map(|state| Some(state.to_string()))
                 .map_err(to_wit),
             // The objective is already gone (deleted in the requesting invocation).
-            EntityOp::Remove(_) => Ok(None),
+            EntityOp::Remove(_) => entity::apply_remove(&host::HostDatabase, &id)
+                .map(|()| None)
+                .map_err(to_wit),
         }
     }
 

@@ -1,11 +1,17 @@
-//! The reactive `slo` entity (slo-behaviour.md §11 plus the A1 fields): computed on read from
-//! the objective, its status and its streak; no stored row.
+//! The reactive `slo` entity (slo-behaviour.md §11 plus the A1 fields).
+//!
+//! Its state is computed from the objective, its status and its streak when the framework
+//! applies a change (every status change, the minute refresh during downtime, the daily job),
+//! and kept in `slo_entity_states`; `read` answers that stored state. So the framework's prev
+//! snapshot (a read before apply) is what watchers last saw, and the diff shows what moved
+//! since, including budget consumed by an ongoing outage. (The original computed on read; its
+//! diff could then only ever show the streak fields.)
 
 use serde_json::{json, Value};
 
 use super::{compute, Env};
 use crate::core::PluginError;
-use crate::storage::{objectives, streaks, Database};
+use crate::storage::{entity_states, objectives, streaks, Database};
 
 /// The entity kind.
 pub const KIND: &str = "slo";
@@ -45,28 +51,28 @@ pub fn state(db: &dyn Database, env: &dyn Env, id: &str) -> Result<Option<Value>
     })))
 }
 
-/// Batched read: the states of the ids that exist, in request order; an empty request touches
-/// nothing.
-pub fn read(
-    db: &dyn Database,
-    env: &dyn Env,
-    ids: &[String],
-) -> Result<Vec<(String, Value)>, PluginError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(s) = state(db, env, id)? {
-            out.push((id.clone(), s));
-        }
+/// Batched read: the stored states of the ids that have one, in request order; an empty
+/// request touches nothing.
+pub fn read(db: &dyn Database, ids: &[String]) -> Result<Vec<(String, Value)>, PluginError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    entity_states::get_many(db, ids)
 }
 
-/// `apply` of a mutation: the plugin's writes already happened in the requesting invocation
-/// (the refresh operation only asks the framework to diff), so this answers the current state;
-/// a vanished objective is `not-found`.
+/// `apply` of a mutation: computes the current state from the plugin's tables (its writes
+/// already happened in the requesting invocation), stores it and answers it; a vanished
+/// objective is `not-found`.
 pub fn apply_refresh(db: &dyn Database, env: &dyn Env, id: &str) -> Result<Value, PluginError> {
-    state(db, env, id)?
-        .ok_or_else(|| PluginError::NotFound(format!("SLO objective not found: {id}")))
+    let next = state(db, env, id)?
+        .ok_or_else(|| PluginError::NotFound(format!("SLO objective not found: {id}")))?;
+    entity_states::put(db, id, &next, env.now_ms())?;
+    Ok(next)
+}
+
+/// `apply` of a removal: forgets the stored state (the objective is already gone).
+pub fn apply_remove(db: &dyn Database, id: &str) -> Result<(), PluginError> {
+    entity_states::delete(db, id)
 }
 
 #[cfg(test)]
@@ -96,13 +102,19 @@ mod tests {
             "currentStreak": 4, "bestStreak": 12, "budgetState": "ok", "burnAlert": "none"})
         );
         assert!(state(&db, &env, "missing").unwrap().is_none());
-        let both = read(&db, &env, &["obj-1".into(), "missing".into()]).unwrap();
-        assert_eq!(both.len(), 1);
-        assert!(read(&db, &env, &[]).unwrap().is_empty());
+        // read answers what apply stored, and nothing before
+        let ids = ["obj-1".to_owned(), "missing".to_owned()];
+        assert!(read(&db, &ids).unwrap().is_empty());
+        assert_eq!(apply_refresh(&db, &env, "obj-1").unwrap(), s);
+        let both = read(&db, &ids).unwrap();
+        assert_eq!(both, vec![("obj-1".to_owned(), s.clone())]);
+        assert!(read(&db, &[]).unwrap().is_empty());
         assert!(matches!(
             apply_refresh(&db, &env, "missing"),
             Err(PluginError::NotFound(_))
         ));
+        apply_remove(&db, "obj-1").unwrap();
+        assert!(read(&db, &ids).unwrap().is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod achievements;
 pub mod downtime;
+pub mod entity_states;
 pub mod objectives;
 pub mod snapshots;
 pub mod streaks;

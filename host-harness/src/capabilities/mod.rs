@@ -5,6 +5,8 @@
 
 pub mod cache;
 pub mod clock;
+pub mod entities;
+pub mod hooks;
 pub mod log;
 pub mod outbox;
 pub mod platform;

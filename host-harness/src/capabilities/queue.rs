@@ -83,6 +83,15 @@ pub struct DeadLetter {
     pub error: String,
 }
 
+/// The order due copies are taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOrder {
+    /// The queue contract: priority, then FIFO.
+    Fifo,
+    /// Fault injection: priority, then newest first (reorders every group).
+    NewestFirst,
+}
+
 /// What happened to a failed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailOutcome {
@@ -192,14 +201,25 @@ impl Queue {
     }
 
     fn enqueue_groups(&self, job: &NewJob, groups: &[String]) -> Result<usize, QueueError> {
+        let conn = self.db.checkout()?;
+        self.enqueue_on(conn.raw(), job, groups)
+    }
+
+    /// Enqueues one copy of `job` per group on `conn`, inside whatever transaction is open
+    /// there (the entity framework enqueues a change in the transaction that made it).
+    /// Answers how many copies were added (a pending copy of a de-duplicating id is kept).
+    pub fn enqueue_on(
+        &self,
+        conn: &rusqlite::Connection,
+        job: &NewJob,
+        groups: &[String],
+    ) -> Result<usize, QueueError> {
         let now = self.clock.now_ms();
         let due = now.saturating_add(i64::try_from(job.delay_ms).unwrap_or(i64::MAX));
-        let conn = self.db.checkout()?;
         let mut added = 0;
         for group in groups {
             let pending: Option<i64> = if job.dedupe {
-                conn.raw()
-                    .query_row(
+                conn.query_row(
                         "SELECT seq FROM _host_queue_jobs WHERE queue = ? AND consumer_group = ? AND job_id = ? AND state IN ('queued', 'in_flight')",
                         rusqlite::params![job.queue, group, job.job_id],
                         |r| r.get(0),
@@ -218,8 +238,7 @@ impl Queue {
             } else {
                 format!("{}#{}", job.job_id, now)
             };
-            conn.raw()
-                .execute(
+            conn.execute(
                     "INSERT OR IGNORE INTO _host_queue_jobs (queue, consumer_group, job_id, payload, priority, enqueued_at, due_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
                     rusqlite::params![job.queue, group, job_id, job.payload, job.priority, now, due],
                 )
@@ -232,12 +251,21 @@ impl Queue {
     /// Takes the next due copy (highest priority, then earliest due, then first enqueued) and
     /// marks it in flight.
     pub fn take_due(&self) -> Result<Option<Delivery>, QueueError> {
+        self.take_due_in(DeliveryOrder::Fifo)
+    }
+
+    /// [`Queue::take_due`] in the given order (fault injection reverses it).
+    pub fn take_due_in(&self, order: DeliveryOrder) -> Result<Option<Delivery>, QueueError> {
         let now = self.clock.now_ms();
         let conn = self.db.checkout()?;
+        let sort = match order {
+            DeliveryOrder::Fifo => "priority DESC, due_at, seq",
+            DeliveryOrder::NewestFirst => "priority DESC, seq DESC",
+        };
         let next = conn
             .raw()
             .query_row(
-                &format!("SELECT {COLUMNS} FROM _host_queue_jobs WHERE state = 'queued' AND due_at <= ? ORDER BY priority DESC, due_at, seq LIMIT 1"),
+                &format!("SELECT {COLUMNS} FROM _host_queue_jobs WHERE state = 'queued' AND due_at <= ? ORDER BY {sort} LIMIT 1"),
                 [now],
                 delivery,
             )

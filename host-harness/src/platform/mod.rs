@@ -1,9 +1,9 @@
 //! The simulated platform around a plugin: the platform plugins it calls (catalog, health,
-//! dependencies, maintenance, incidents) and the entity framework's pieces.
+//! dependencies, maintenance, incidents) the native entity kinds and
+//! their derivers, automation conditions, and the simulation that runs it all.
 
 pub mod conditions;
-pub mod diff;
-pub mod entity_store;
+pub mod native_kinds;
 mod services;
 pub mod simulation;
 

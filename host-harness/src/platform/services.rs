@@ -254,6 +254,10 @@ struct HistoryInput {
 }
 
 impl PlatformServices for SimulatedPlatform {
+    fn entity_kinds(&self) -> Vec<crate::capabilities::platform::NativeKind> {
+        super::native_kinds::kinds()
+    }
+
     fn call(&self, plugin_id: &str, procedure: &str, input: &str) -> Result<String, PluginError> {
         let answer = match (plugin_id, procedure) {
             ("healthcheck", "getSystemHealthStatus") => {

@@ -12,28 +12,54 @@
 //!   moves the virtual clock through every cron and delayed job due on the way, settling after
 //!   each.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::conditions::{self, Condition};
-use super::diff::diff;
-use super::entity_store::EntityStore;
+use super::native_kinds::{self, CATALOG_SYSTEM, HEALTH};
 use super::services::{HealthStatus, SimulatedPlatform};
+use crate::bindings::exports::checkstack::plugin::manifest::DeliveryMode;
 use crate::bindings::types::{Actor, EntityChange, EntityOp, HookMeta, Job};
 use crate::capabilities::clock::Clock;
+use crate::capabilities::entities::diff::diff;
+use crate::capabilities::entities::log::{self, NewChange};
+use crate::capabilities::entities::{
+    self as framework, ChangeActor, ChangeEvent, Deriver, MutationRequest, ENTITY_CHANGED_QUEUE,
+};
 use crate::capabilities::outbox::{EntityOperation, OutboxEntry};
-use crate::capabilities::queue::{FailOutcome, NewJob, Queue};
+use crate::capabilities::queue::{DeliveryOrder, FailOutcome, NewJob, Queue};
 use crate::capabilities::scheduler::Scheduler;
 use crate::capabilities::sql::Database;
 use crate::host::{HostConfig, PluginHost};
 
-/// Internal queue carrying entity changes to the entity subscriptions (one consumer group per
-/// worker group).
-pub const ENTITY_CHANGED_QUEUE: &str = "automation.entity.changed";
 /// Most deliveries one settle may run before it reports a runaway loop.
 pub const SETTLE_LIMIT: usize = 100_000;
+
+/// How the simulated platform runs: its size and the faults it injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimulationOptions {
+    /// Simulated host instances: a `broadcast` subscription gets one copy per instance.
+    pub instances: u32,
+    /// Fault injection: every delivery is made twice (at-least-once made visible).
+    pub duplicate_deliveries: bool,
+    /// Fault injection: within a settle, the newest due delivery goes first (reordering
+    /// within every group).
+    pub reorder_deliveries: bool,
+}
+
+impl Default for SimulationOptions {
+    /// One instance, no faults.
+    fn default() -> Self {
+        SimulationOptions {
+            instances: 1,
+            duplicate_deliveries: false,
+            reorder_deliveries: false,
+        }
+    }
+}
 
 /// A published hook or signal, as reports show it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,8 +103,24 @@ pub struct Records {
     pub signals: Vec<Emission>,
     /// Entity changes, in publication order.
     pub entity_changes: Vec<ChangeRecord>,
+    /// Trigger events: derived from entity changes, or fired by hooks, in order.
+    pub trigger_events: Vec<TriggerEvent>,
     /// Automation runs: each false → true edge of a registered automation's condition.
     pub automation_runs: Vec<AutomationRun>,
+}
+
+/// One trigger event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerEvent {
+    /// Qualified trigger (event) id, e.g. `healthcheck.system_degraded`.
+    pub trigger: String,
+    /// What fired it: `<kind>:<id>` for a change, `hook:<hook id>` for a hook.
+    pub source: String,
+    /// The trigger's context key, when it has one.
+    pub context_key: Option<String>,
+    /// When, epoch ms.
+    pub at: i64,
 }
 
 /// One run of an automation.
@@ -89,17 +131,69 @@ pub struct AutomationRun {
     pub automation: String,
     /// When, epoch ms.
     pub at: i64,
-    /// The entity change that woke it, `<kind>:<id>`.
+    /// What started it: the entity change that woke it (`<kind>:<id>`), or for a trigger
+    /// automation the trigger event's source.
     #[serde(rename = "ref")]
     pub wake_ref: String,
 }
 
-/// A registered automation.
+/// A registered automation: a condition watched for false → true edges, or a trigger whose
+/// events start a run when the (optional) condition holds.
 struct Automation {
     id: String,
-    condition: Condition,
-    refs: std::collections::BTreeSet<String>,
+    trigger: Option<String>,
+    condition: Option<Condition>,
+    refs: BTreeSet<String>,
     holds: bool,
+}
+
+/// Where one subscription's deliveries go: queue consumer groups (one, or one per instance
+/// for broadcast), each mapped back to the subscription's worker group.
+#[derive(Debug, Default)]
+struct Routes {
+    /// kind → consumer groups of the change queue.
+    change_groups: BTreeMap<String, Vec<String>>,
+    /// consumer group → the worker group the plugin knows.
+    worker_of: BTreeMap<String, String>,
+    /// (hook, consumer group) pairs of hook subscriptions.
+    hook_groups: BTreeSet<(String, String)>,
+}
+
+impl Routes {
+    fn groups(worker_group: &str, mode: DeliveryMode, instances: u32) -> Vec<String> {
+        match mode {
+            DeliveryMode::WorkQueue => vec![worker_group.to_owned()],
+            DeliveryMode::Broadcast => (0..instances.max(1))
+                .map(|n| format!("{worker_group}@instance-{n}"))
+                .collect(),
+        }
+    }
+}
+
+/// Enqueues a change's deliveries for every subscription of its kind, on `conn` (inside the
+/// transaction that recorded the change).
+fn enqueue_change(
+    queue: &Queue,
+    routes: &Routes,
+    conn: &rusqlite::Connection,
+    event: &ChangeEvent,
+) -> Result<(), String> {
+    let Some(groups) = routes.change_groups.get(&event.kind) else {
+        return Ok(());
+    };
+    let payload = serde_json::to_string(event).map_err(|e| e.to_string())?;
+    let job = NewJob {
+        queue: ENTITY_CHANGED_QUEUE.into(),
+        payload,
+        job_id: event.change_id.clone(),
+        dedupe: true,
+        delay_ms: 0,
+        priority: 0,
+    };
+    queue
+        .enqueue_on(conn, &job, groups)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Why the simulation could not go on.
@@ -127,28 +221,57 @@ fn system_actor() -> Actor {
     }
 }
 
+/// The WIT form of a change, as handlers and derivers receive it.
+fn to_wit_change(event: &ChangeEvent) -> EntityChange {
+    EntityChange {
+        kind: event.kind.clone(),
+        id: event.id.clone(),
+        prev: event.prev.as_ref().map(Value::to_string),
+        next: event.next.as_ref().map(Value::to_string),
+        delta: event.delta.to_string(),
+        changed_fields: event.changed_fields.clone(),
+        actor: Actor {
+            kind: event.actor.kind.clone(),
+            id: event.actor.id.clone(),
+            name: event.actor.name.clone(),
+        },
+        occurred_at: event.occurred_at,
+        change_id: event.change_id.clone(),
+    }
+}
+
 /// The running simulation.
 pub struct Simulation {
     host: PluginHost,
     platform: Arc<SimulatedPlatform>,
+    database: Database,
     queue: Queue,
     scheduler: Scheduler,
     clock: Clock,
+    options: SimulationOptions,
+    routes: Routes,
     records: Records,
     routed: usize,
-    changes: u64,
-    entities: EntityStore,
     automations: Vec<Automation>,
-    duplicate_deliveries: bool,
 }
 
 impl Simulation {
     /// Starts a host over `database` with the simulated platform, loads `component` and
-    /// registers its manifest.
+    /// registers its manifest (one instance, no faults).
     pub fn start(
         config: HostConfig,
         database: Database,
         component: &[u8],
+    ) -> Result<Self, SimulationError> {
+        Self::start_with(config, database, component, SimulationOptions::default())
+    }
+
+    /// [`Simulation::start`] with explicit options.
+    pub fn start_with(
+        config: HostConfig,
+        database: Database,
+        component: &[u8],
+        options: SimulationOptions,
     ) -> Result<Self, SimulationError> {
         let clock = config.clock.clone();
         let platform = Arc::new(SimulatedPlatform::new(clock.clone()));
@@ -156,17 +279,29 @@ impl Simulation {
             .map_err(host_error)?;
         let queue = Queue::open(database.clone(), clock.clone()).map_err(host_error)?;
         let scheduler = Scheduler::open(database.clone(), clock.clone()).map_err(host_error)?;
-        let entities = EntityStore::open(database).map_err(host_error)?;
         let plugin = host.load_bytes(component).map_err(host_error)?;
         let manifest = plugin.manifest();
+        let mut routes = Routes::default();
         for c in &manifest.queue_consumers {
             queue.register_consumer(&c.queue, &c.consumer_group, c.max_retries);
         }
         for s in &manifest.entity_subscriptions {
-            queue.register_consumer(ENTITY_CHANGED_QUEUE, &s.worker_group, s.max_retries);
+            for group in Routes::groups(&s.worker_group, s.delivery, options.instances) {
+                queue.register_consumer(ENTITY_CHANGED_QUEUE, &group, s.max_retries);
+                routes
+                    .change_groups
+                    .entry(s.kind.clone())
+                    .or_default()
+                    .push(group.clone());
+                routes.worker_of.insert(group, s.worker_group.clone());
+            }
         }
         for s in &manifest.hook_subscriptions {
-            queue.register_consumer(&s.hook, &s.worker_group, s.max_retries);
+            for group in Routes::groups(&s.worker_group, s.delivery, options.instances) {
+                queue.register_consumer(&s.hook, &group, s.max_retries);
+                routes.hook_groups.insert((s.hook.clone(), group.clone()));
+                routes.worker_of.insert(group, s.worker_group.clone());
+            }
         }
         for j in &manifest.recurring_jobs {
             scheduler
@@ -176,15 +311,15 @@ impl Simulation {
         let mut sim = Simulation {
             host,
             platform,
+            database,
             queue,
             scheduler,
             clock,
+            options,
+            routes,
             records: Records::default(),
             routed: 0,
-            changes: 0,
-            entities,
             automations: Vec::new(),
-            duplicate_deliveries: false,
         };
         sim.route_publications()?;
         Ok(sim)
@@ -192,7 +327,17 @@ impl Simulation {
 
     /// Turns on fault injection: every delivery is made twice.
     pub fn set_duplicate_deliveries(&mut self, on: bool) {
-        self.duplicate_deliveries = on;
+        self.options.duplicate_deliveries = on;
+    }
+
+    /// Turns on fault injection: the newest due delivery goes first.
+    pub fn set_reorder_deliveries(&mut self, on: bool) {
+        self.options.reorder_deliveries = on;
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> SimulationOptions {
+        self.options
     }
 
     /// The host.
@@ -215,24 +360,19 @@ impl Simulation {
         &self.queue
     }
 
+    /// The host database.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
     /// What was recorded so far.
     pub fn records(&self) -> &Records {
         &self.records
     }
 
-    fn entity_subscribers(&self, kind: &str) -> Vec<String> {
-        self.host.plugin().map_or_else(Vec::new, |p| {
-            p.manifest()
-                .entity_subscriptions
-                .iter()
-                .filter(|s| s.kind == kind)
-                .map(|s| s.worker_group.clone())
-                .collect()
-        })
-    }
-
-    /// Records a change and enqueues it for the subscriptions of its kind.
-    fn publish_change(
+    /// A platform module's change (host-contract §4.3, §5): recorded and enqueued in one host
+    /// transaction, then published. No change, no event.
+    fn platform_change(
         &mut self,
         kind: &str,
         id: &str,
@@ -243,82 +383,172 @@ impl Simulation {
         if d.is_empty() {
             return Ok(());
         }
-        let at = self.clock.now_ms();
-        self.changes += 1;
-        self.entities
-            .record(
+        if let (Some(state), Some(entry)) = (&next, self.host.entity_registry().kind(kind)) {
+            entry.schema.validate(state).map_err(|v| {
+                SimulationError::Host(format!("platform state of {kind}/{id} is invalid: {v}"))
+            })?;
+        }
+        let conn = self.database.checkout().map_err(host_error)?;
+        let raw = conn.raw();
+        raw.execute_batch("BEGIN IMMEDIATE").map_err(host_error)?;
+        let written = log::record(
+            raw,
+            NewChange {
                 kind,
                 id,
-                prev.as_ref(),
-                next.as_ref(),
-                &d.changed_fields,
-                at,
-            )
-            .map_err(host_error)?;
-        let change = ChangeRecord {
-            kind: kind.into(),
-            id: id.into(),
-            prev,
-            next,
-            delta: d.delta,
-            changed_fields: d.changed_fields,
-            occurred_at: at,
-        };
-        let groups = self.entity_subscribers(kind);
-        if !groups.is_empty() {
-            let payload = json!({
-                "kind": change.kind, "id": change.id, "prev": change.prev, "next": change.next,
-                "delta": change.delta, "changedFields": change.changed_fields, "occurredAt": at,
-                "changeId": format!("change-{}", self.changes),
-            });
-            for group in groups {
-                self.queue
-                    .enqueue_for(
-                        &NewJob {
-                            queue: ENTITY_CHANGED_QUEUE.into(),
-                            payload: payload.to_string(),
-                            job_id: format!("change-{}", self.changes),
-                            dedupe: true,
-                            delay_ms: 0,
-                            priority: 0,
-                        },
-                        &group,
-                    )
-                    .map_err(host_error)?;
+                prev,
+                next,
+                delta: d.delta,
+                changed_fields: d.changed_fields,
+                actor: ChangeActor::system(),
+                at: self.clock.now_ms(),
+            },
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|event| {
+            enqueue_change(&self.queue, &self.routes, raw, &event)?;
+            Ok(event)
+        });
+        let event = match written {
+            Ok(event) => {
+                raw.execute_batch("COMMIT").map_err(host_error)?;
+                event
             }
-        }
-        self.records.entity_changes.push(change);
-        self.wake_automations(kind, id);
+            Err(e) => {
+                let _ = raw.execute_batch("ROLLBACK");
+                return Err(SimulationError::Host(e));
+            }
+        };
+        drop(conn);
+        self.published_change(event);
         Ok(())
+    }
+
+    /// After a change committed: record it, derive its trigger events, wake automations.
+    fn published_change(&mut self, event: ChangeEvent) {
+        let source = format!("{}:{}", event.kind, event.id);
+        for trigger in self.derive(&event) {
+            self.trigger_fired(&trigger, &source, None);
+        }
+        self.records.entity_changes.push(ChangeRecord {
+            kind: event.kind.clone(),
+            id: event.id.clone(),
+            prev: event.prev,
+            next: event.next,
+            delta: event.delta,
+            changed_fields: event.changed_fields,
+            occurred_at: event.occurred_at,
+        });
+        self.wake_automations(&event.kind, &event.id);
+    }
+
+    /// host-contract §2: every deriver of the change's kind in registration order; a failing
+    /// deriver is skipped; the union without empty ids or duplicates.
+    fn derive(&self, event: &ChangeEvent) -> Vec<String> {
+        let derivers = self.host.entity_registry().derivers(&event.kind);
+        let lists = derivers.into_iter().map(|deriver| match deriver {
+            Deriver::Platform(derive) => derive(event.prev.as_ref(), event.next.as_ref()),
+            Deriver::Plugin(plugin) => match self.host.derive_events(&to_wit_change(event)) {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!("deriver of plugin {plugin} for {} skipped: {e}", event.kind);
+                    Vec::new()
+                }
+            },
+        });
+        framework::registry::union_of_events(lists.collect::<Vec<_>>())
+    }
+
+    /// Records a trigger event and starts the automations it triggers (when their condition,
+    /// if any, holds now).
+    fn trigger_fired(&mut self, trigger: &str, source: &str, context_key: Option<String>) {
+        let at = self.clock.now_ms();
+        self.records.trigger_events.push(TriggerEvent {
+            trigger: trigger.into(),
+            source: source.into(),
+            context_key,
+            at,
+        });
+        let started: Vec<String> = self
+            .automations
+            .iter()
+            .filter(|a| a.trigger.as_deref() == Some(trigger))
+            .filter(|a| {
+                a.condition
+                    .as_ref()
+                    .is_none_or(|c| conditions::evaluate(c, &|k, i| self.resolve(k, i)))
+            })
+            .map(|a| a.id.clone())
+            .collect();
+        for automation in started {
+            self.records.automation_runs.push(AutomationRun {
+                automation,
+                at,
+                wake_ref: source.into(),
+            });
+        }
     }
 
     /// An entity's current state as a condition sees it: platform kinds from the platform,
     /// plugin kinds through the owner's `read`.
     fn resolve(&self, kind: &str, id: &str) -> Option<Value> {
         match kind {
-            "health" => self.health_state(id),
-            "catalog-system" => self
+            HEALTH => self.platform.health(id).map(native_kinds::health_state),
+            CATALOG_SYSTEM => self
                 .platform
                 .has_system(id)
-                .then(|| json!({ "name": self.platform.system_name(id), "description": null, "metadata": {} })),
+                .then(|| native_kinds::catalog_state(&self.platform.system_name(id))),
             _ => self
                 .host
                 .read_entities(kind, &[id.to_owned()])
                 .ok()?
                 .into_iter()
-                .next()
+                .find(|s| s.id == id)
                 .and_then(|s| serde_json::from_str(&s.state).ok()),
         }
     }
 
-    /// Registers an automation; its condition is evaluated now to set the baseline, and a run
-    /// is recorded on every later false → true edge.
-    pub fn register_automation(&mut self, id: &str, when: &Value) -> Result<(), SimulationError> {
-        let condition = conditions::parse(when).map_err(host_error)?;
-        let refs = conditions::wake_refs(&condition);
-        let holds = conditions::evaluate(&condition, &|k, i| self.resolve(k, i));
+    /// Every trigger id an automation may name: the registered triggers and what the
+    /// platform's derivers produce.
+    fn known_trigger(&self, trigger: &str) -> bool {
+        self.host.trigger_registry().get(trigger).is_some()
+            || native_kinds::DERIVED_EVENTS.contains(&trigger)
+    }
+
+    /// Registers an automation. With `when` only, its condition is evaluated now for the
+    /// baseline and a run is recorded on every later false → true edge. With a `trigger`, a
+    /// run is recorded on each of the trigger's events at which `when` (if given) holds.
+    pub fn register_automation(
+        &mut self,
+        id: &str,
+        when: Option<&Value>,
+        trigger: Option<&str>,
+    ) -> Result<(), SimulationError> {
+        let condition = when
+            .map(conditions::parse)
+            .transpose()
+            .map_err(host_error)?;
+        if let Some(t) = trigger {
+            if !self.known_trigger(t) {
+                return Err(SimulationError::Host(format!(
+                    "automation {id}: trigger {t:?} is not registered"
+                )));
+            }
+        } else if condition.is_none() {
+            return Err(SimulationError::Host(format!(
+                "automation {id}: needs a condition, a trigger or both"
+            )));
+        }
+        let refs = match (&condition, trigger) {
+            (Some(c), None) => conditions::wake_refs(c),
+            _ => BTreeSet::new(),
+        };
+        let holds = condition
+            .as_ref()
+            .is_some_and(|c| conditions::evaluate(c, &|k, i| self.resolve(k, i)));
         self.automations.push(Automation {
             id: id.to_owned(),
+            trigger: trigger.map(str::to_owned),
             condition,
             refs,
             holds,
@@ -336,8 +566,10 @@ impl Simulation {
             })
             .collect();
         for i in woken {
-            let now_holds =
-                conditions::evaluate(&self.automations[i].condition, &|k, e| self.resolve(k, e));
+            let Some(condition) = &self.automations[i].condition else {
+                continue;
+            };
+            let now_holds = conditions::evaluate(condition, &|k, e| self.resolve(k, e));
             let automation = &mut self.automations[i];
             if now_holds && !automation.holds {
                 self.records.automation_runs.push(AutomationRun {
@@ -351,10 +583,7 @@ impl Simulation {
     }
 
     fn health_state(&self, system: &str) -> Option<Value> {
-        self.platform.health(system).map(|h| {
-            let healthy = u32::from(h == HealthStatus::Healthy);
-            json!({ "status": h.as_str(), "healthyChecks": healthy, "totalChecks": 1 })
-        })
+        self.platform.health(system).map(native_kinds::health_state)
     }
 
     /// Changes a system's health through the entity framework (a `health` entity change).
@@ -366,7 +595,7 @@ impl Simulation {
         let prev = self.health_state(system);
         self.platform.set_health(system, status);
         let next = self.health_state(system);
-        self.publish_change("health", system, prev, next)
+        self.platform_change(HEALTH, system, prev, next)
     }
 
     /// Sets or clears an incident override and emits `incident.lifecycle.changed`. The
@@ -390,8 +619,8 @@ impl Simulation {
     pub fn delete_system(&mut self, system: &str) -> Result<(), SimulationError> {
         let name = self.platform.system_name(system);
         if self.platform.remove_system(system) {
-            let prev = json!({ "name": name, "description": null, "metadata": {} });
-            self.publish_change("catalog-system", system, Some(prev), None)?;
+            let prev = native_kinds::catalog_state(&name);
+            self.platform_change(CATALOG_SYSTEM, system, Some(prev), None)?;
         }
         Ok(())
     }
@@ -401,12 +630,14 @@ impl Simulation {
         let existed = self.platform.has_system(id);
         self.platform.add_system(id, name);
         if !existed {
-            let next = json!({ "name": name, "description": null, "metadata": {} });
-            self.publish_change("catalog-system", id, None, Some(next))?;
+            let next = native_kinds::catalog_state(name);
+            self.platform_change(CATALOG_SYSTEM, id, None, Some(next))?;
         }
         Ok(())
     }
 
+    /// Records a hook emission, enqueues it for the hook's subscriptions and fires the
+    /// triggers it backs.
     fn emit_hook(&mut self, hook: &str, payload: Value) -> Result<(), SimulationError> {
         self.records.hooks.push(Emission {
             id: hook.into(),
@@ -422,6 +653,16 @@ impl Simulation {
             priority: 0,
         };
         self.queue.enqueue(&job).map_err(host_error)?;
+        let fired: Vec<(String, Option<String>)> = self
+            .host
+            .trigger_registry()
+            .fired_by(hook)
+            .into_iter()
+            .map(|t| (t.qualified_id.clone(), t.context_of(&payload)))
+            .collect();
+        for (trigger, context) in fired {
+            self.trigger_fired(&trigger, &format!("hook:{hook}"), context);
+        }
         Ok(())
     }
 
@@ -463,79 +704,66 @@ impl Simulation {
                         at: p.at_ms,
                     });
                 }
-                OutboxEntry::EntityRequest { kind, id, op } => self.run_mutation(&kind, &id, op)?,
+                OutboxEntry::EntityRequest { kind, id, op } => self.run_mutation(&kind, &id, op),
                 OutboxEntry::CacheSet { .. } | OutboxEntry::CacheInvalidate { .. } => {}
             }
         }
         Ok(())
     }
 
-    /// The framework pipeline for a plugin-owned entity (host-contract §1.3, with decisions
-    /// §3): read prev, apply, diff; only a real change is recorded and delivered. A failing
-    /// read or apply emits nothing (it is logged by the host).
-    fn run_mutation(
-        &mut self,
-        kind: &str,
-        id: &str,
-        op: EntityOperation,
-    ) -> Result<(), SimulationError> {
-        // prev: what watchers last saw (the plugin's writes already happened; see EntityStore)
-        let prev = self.entities.published(kind, id).map_err(host_error)?;
-        let op = match op {
-            EntityOperation::Mutate(j) => EntityOp::Mutate(j),
-            EntityOperation::Remove(j) => EntityOp::Remove(j),
+    /// A plugin's mutation request through the framework pipeline (host-contract §1.3 with
+    /// decisions §3). A failed mutation leaves nothing and is logged; the requesting
+    /// invocation has already committed, as on the real platform.
+    fn run_mutation(&mut self, kind: &str, id: &str, op: EntityOperation) {
+        let request = MutationRequest {
+            kind: kind.into(),
+            id: id.into(),
+            op: match op {
+                EntityOperation::Mutate(j) => EntityOp::Mutate(j),
+                EntityOperation::Remove(j) => EntityOp::Remove(j),
+            },
+            actor: ChangeActor::system(),
         };
-        let Ok(next) = self.host.apply_entity(kind, id, &op) else {
-            return Ok(());
-        };
-        let next = next.and_then(|s| serde_json::from_str::<Value>(&s).ok());
-        // a removal of an entity that had no state is a no-op
-        self.publish_change(kind, id, prev, next)?;
-        // apply's own publications (none expected) are routed by the caller's loop
-        Ok(())
+        let (queue, routes) = (&self.queue, &self.routes);
+        let outcome = framework::mutate(
+            &self.host,
+            &request,
+            Box::new(move |conn, event| enqueue_change(queue, routes, conn, event)),
+        );
+        match outcome {
+            Ok(done) => {
+                if let Some(change) = done.change {
+                    self.published_change(change);
+                }
+            }
+            Err(e) => tracing::warn!("entity mutation {kind}/{id} left nothing: {e}"),
+        }
     }
 
     fn dispatch(&mut self, delivery: &crate::capabilities::queue::Delivery) -> Result<(), String> {
-        let plugin = self.host.plugin().ok_or("no plugin")?;
-        let manifest = plugin.manifest();
+        let worker = self
+            .routes
+            .worker_of
+            .get(&delivery.consumer_group)
+            .cloned()
+            .unwrap_or_else(|| delivery.consumer_group.clone());
         let outcome = if delivery.queue == ENTITY_CHANGED_QUEUE {
-            let v: Value = serde_json::from_str(&delivery.payload).map_err(|e| e.to_string())?;
-            let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-            let state = |k: &str| (!v[k].is_null()).then(|| v[k].to_string());
-            let change = EntityChange {
-                kind: text("kind"),
-                id: text("id"),
-                prev: state("prev"),
-                next: state("next"),
-                delta: v["delta"].to_string(),
-                changed_fields: v["changedFields"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|f| f.as_str().map(str::to_owned))
-                    .collect(),
-                actor: system_actor(),
-                occurred_at: v["occurredAt"].as_i64().unwrap_or_default(),
-                change_id: text("changeId"),
-            };
+            let event: ChangeEvent = serde_json::from_str(&delivery.payload)
+                .map_err(|e| format!("malformed change payload: {e}"))?;
             self.host
-                .deliver_entity_change(&delivery.consumer_group, &change)
-        } else if manifest
-            .hook_subscriptions
-            .iter()
-            .any(|s| s.hook == delivery.queue && s.worker_group == delivery.consumer_group)
+                .deliver_entity_change(&worker, &to_wit_change(&event))
+        } else if self
+            .routes
+            .hook_groups
+            .contains(&(delivery.queue.clone(), delivery.consumer_group.clone()))
         {
             let meta = HookMeta {
                 emission_id: delivery.job_id.clone(),
                 actor: system_actor(),
                 emitted_at: delivery.enqueued_at,
             };
-            self.host.deliver_hook(
-                &delivery.consumer_group,
-                &delivery.queue,
-                &delivery.payload,
-                &meta,
-            )
+            self.host
+                .deliver_hook(&worker, &delivery.queue, &delivery.payload, &meta)
         } else {
             let job = Job {
                 queue: delivery.queue.clone(),
@@ -553,14 +781,19 @@ impl Simulation {
     /// Runs every due delivery and routes what it publishes, until nothing is due.
     pub fn settle(&mut self) -> Result<(), SimulationError> {
         self.route_publications()?;
+        let order = if self.options.reorder_deliveries {
+            DeliveryOrder::NewestFirst
+        } else {
+            DeliveryOrder::Fifo
+        };
         for _ in 0..SETTLE_LIMIT {
-            let Some(delivery) = self.queue.take_due().map_err(host_error)? else {
+            let Some(delivery) = self.queue.take_due_in(order).map_err(host_error)? else {
                 return Ok(());
             };
             // Fault injection: deliver every copy twice (at-least-once delivery made visible);
             // handlers must be idempotent.
             let outcome = match self.dispatch(&delivery) {
-                Ok(()) if self.duplicate_deliveries => {
+                Ok(()) if self.options.duplicate_deliveries => {
                     self.route_publications()?;
                     self.dispatch(&delivery)
                 }
@@ -584,7 +817,6 @@ impl Simulation {
         }
         Err(SimulationError::Runaway)
     }
-
     /// Enqueues a recurring job's run now, as the scheduler would.
     pub fn run_job_now(&mut self, queue: &str) -> Result<(), SimulationError> {
         let plugin = self.host.plugin().ok_or_else(|| host_error("no plugin"))?;

@@ -198,6 +198,29 @@ impl Runtime {
             &mut Store<InvocationState>,
         ) -> wasmtime::Result<Result<R, wit::PluginError>>,
     ) -> Result<Invoked<R>, InvocationError> {
+        self.invoke_then(compiled, identity, services, export, mode, call, |_, _| {
+            Ok(())
+        })
+    }
+
+    /// [`Runtime::invoke`] with a host step inside the invocation's transaction: after the
+    /// export answers `ok` and before the commit, `before_commit` sees the answer and the open
+    /// transaction (for the host's own rows, such as the entity framework's transition log
+    /// and change event). Its error fails the invocation and rolls everything back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn invoke_then<R>(
+        &self,
+        compiled: &CompiledPlugin,
+        identity: &PluginIdentity,
+        services: &HostServices,
+        export: &str,
+        mode: TransactionMode,
+        call: impl FnOnce(
+            &Plugin,
+            &mut Store<InvocationState>,
+        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
+    ) -> Result<Invoked<R>, InvocationError> {
         let started = Instant::now();
         let fail = |failure| InvocationError {
             plugin: identity.id.clone(),
@@ -306,6 +329,7 @@ impl Runtime {
                 }))
             }
             Ok(Ok(value)) => {
+                before_commit(&value, transaction.as_ref()).map_err(fail)?;
                 if let Some(tx) = transaction {
                     tx.commit().map_err(|e| {
                         fail(Failure::Host {

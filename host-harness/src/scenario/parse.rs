@@ -25,6 +25,11 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// Optional fault injection: deliver every queue job, entity change and hook twice.
     pub duplicate_deliveries: bool,
+    /// Optional fault injection: deliver the newest due copy first (reorders every group).
+    pub reorder_deliveries: bool,
+    /// Simulated host instances (optional `instances`, default 1): a broadcast subscription
+    /// receives one copy per instance.
+    pub instances: u32,
 }
 
 /// One step with its optional label.
@@ -64,6 +69,7 @@ pub const REPORT_SECTIONS: &[&str] = &[
     "hooks",
     "signals",
     "entityChanges",
+    "triggerEvents",
     "automationRuns",
     "snapshots",
     "streaks",
@@ -180,8 +186,10 @@ pub enum Action {
     Automation {
         /// Its id.
         id: String,
-        /// Its condition (validated).
-        when: Value,
+        /// Its condition (validated), if any.
+        when: Option<Value>,
+        /// The qualified trigger whose events start it, if any.
+        trigger: Option<String>,
     },
     /// Assert.
     Expect(Expectation),
@@ -298,15 +306,35 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         let step = parse_step(raw, &mut known, &mut clock).map_err(|e| format!("step {i}: {e}"))?;
         steps.push(step);
     }
-    let duplicate_deliveries = match root.get("faults") {
-        None => false,
-        Some(Value::Object(f)) => match f.get("duplicateDeliveries") {
-            None => false,
-            Some(v) => v
-                .as_bool()
-                .ok_or("faults.duplicateDeliveries: expected a boolean")?,
-        },
-        Some(_) => return Err("faults: expected an object".into()),
+    let fault = |name: &str| -> Result<bool, String> {
+        match root.get("faults") {
+            None => Ok(false),
+            Some(Value::Object(f)) => match f.get(name) {
+                None => Ok(false),
+                Some(v) => v
+                    .as_bool()
+                    .ok_or(format!("faults.{name}: expected a boolean")),
+            },
+            Some(_) => Err("faults: expected an object".into()),
+        }
+    };
+    if let Some(Value::Object(f)) = root.get("faults") {
+        if let Some(unknown) = f
+            .keys()
+            .find(|k| !["duplicateDeliveries", "reorderDeliveries"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "faults.{unknown}: unknown fault (duplicateDeliveries, reorderDeliveries)"
+            ));
+        }
+    }
+    let instances = match root.get("instances") {
+        None => 1,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=64).contains(n))
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or("instances: expected a whole number from 1 to 64")?,
     };
     Ok(Scenario {
         name,
@@ -315,7 +343,9 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         systems,
         dependencies,
         steps,
-        duplicate_deliveries,
+        duplicate_deliveries: fault("duplicateDeliveries")?,
+        reorder_deliveries: fault("reorderDeliveries")?,
+        instances,
     })
 }
 
@@ -521,13 +551,20 @@ fn parse_step(raw: &Value, known: &mut BTreeSet<String>, clock: &mut i64) -> Res
         "automation" => {
             let m = obj("automation")?;
             let id = string(m, "automation", "id")?;
-            let when = m
-                .get("when")
-                .cloned()
-                .ok_or("automation.when: required condition")?;
-            crate::platform::conditions::parse(&when)
-                .map_err(|e| format!("automation.when: {e}"))?;
-            Action::Automation { id, when }
+            let when = m.get("when").cloned();
+            if let Some(w) = &when {
+                crate::platform::conditions::parse(w)
+                    .map_err(|e| format!("automation.when: {e}"))?;
+            }
+            let trigger = match m.get("trigger") {
+                None => None,
+                Some(Value::String(t)) if !t.trim().is_empty() => Some(t.clone()),
+                Some(_) => return Err("automation.trigger: expected a qualified trigger id".into()),
+            };
+            if when.is_none() && trigger.is_none() {
+                return Err("automation.when: required condition (or a trigger)".into());
+            }
+            Action::Automation { id, when, trigger }
         }
         "swap_plugin" => {
             return Err(

@@ -9,6 +9,7 @@ use super::parse::{Action, CallerName, Check, Expectation, RpcCall, Scenario, So
 use crate::capabilities::clock::Clock;
 use crate::capabilities::sql::Database;
 use crate::host::{Caller, HostConfig};
+use crate::platform::simulation::SimulationOptions;
 use crate::platform::{Maintenance, Simulation};
 
 use crate::capabilities::clock::to_rfc3339 as iso;
@@ -179,8 +180,13 @@ pub fn run(scenario: &Scenario, database: Database, component: &[u8]) -> Result<
         clock,
         ..HostConfig::default()
     };
-    let mut sim = Simulation::start(config, database, component).map_err(|e| e.to_string())?;
-    sim.set_duplicate_deliveries(scenario.duplicate_deliveries);
+    let options = SimulationOptions {
+        instances: scenario.instances,
+        duplicate_deliveries: scenario.duplicate_deliveries,
+        reorder_deliveries: scenario.reorder_deliveries,
+    };
+    let mut sim =
+        Simulation::start_with(config, database, component, options).map_err(|e| e.to_string())?;
     for (id, name) in &scenario.systems {
         sim.add_system(id, name).map_err(|e| e.to_string())?;
     }
@@ -285,9 +291,9 @@ fn run_step(
             .set_incident(systems, *active)
             .map_err(|e| e.to_string())?,
         Action::RunJob(queue) => sim.run_job_now(queue).map_err(|e| e.to_string())?,
-        Action::Automation { id, when } => {
-            let when = substitute(when, named)?;
-            sim.register_automation(id, &when)
+        Action::Automation { id, when, trigger } => {
+            let when = when.as_ref().map(|w| substitute(w, named)).transpose()?;
+            sim.register_automation(id, when.as_ref(), trigger.as_deref())
                 .map_err(|e| e.to_string())?
         }
         Action::Rpc {
@@ -427,6 +433,11 @@ fn build_report(sim: &Simulation, systems: &[(String, String)]) -> Result<Value,
         "hooks": emissions(&records.hooks),
         "signals": emissions(&records.signals),
         "entityChanges": changes,
+        "triggerEvents": records
+            .trigger_events
+            .iter()
+            .map(|t| json!({"trigger": t.trigger, "source": t.source, "contextKey": t.context_key, "at": iso(t.at)}))
+            .collect::<Vec<_>>(),
         "automationRuns": records
             .automation_runs
             .iter()

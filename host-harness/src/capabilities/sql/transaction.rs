@@ -71,6 +71,12 @@ impl Transaction {
         }
     }
 
+    /// The open connection, for the host's own statements inside this transaction (its
+    /// bookkeeping rows commit or roll back with the guest's writes). Never hand it to a guest.
+    pub fn host_connection(&self) -> Result<&rusqlite::Connection, SqlError> {
+        Ok(self.conn()?.raw())
+    }
+
     /// Runs a guest statement that returns rows (at most [`MAX_ROWS`] rows).
     pub fn query(&mut self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
         let result = self.query_inner(statement, params);
