@@ -1,5 +1,6 @@
-//! Every scenario file in `tests/scenarios/` runs against the real SLO component and must hold
-//! all its expectations; a new scenario is added by dropping a file there.
+//! Every scenario file in `tests/scenarios/` (and the bundled demo) runs against the real SLO
+//! component and must hold all its expectations; a new scenario is added by dropping a file
+//! there.
 
 use std::path::PathBuf;
 
@@ -8,13 +9,22 @@ use slo_host::artifacts::SLO_PLUGIN_COMPONENT;
 use slo_host::capabilities::sql::Database;
 use slo_host::scenario;
 
+/// Every scenario file: `tests/scenarios/*.json` and the bundled demo scenarios of
+/// `host-harness/scenarios/` (what `slo-host demo` runs).
 fn scenario_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = [
+        root.join("scenarios"),
+        root.join("../host-harness/scenarios"),
+    ]
+    .iter()
+    .flat_map(|dir| {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+    })
+    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    .collect();
     files.sort();
     files
 }
@@ -46,14 +56,17 @@ fn every_scenario_file_holds() {
 
 #[test]
 fn a_scenario_run_twice_gives_the_same_report() {
-    let path = scenario_files()
-        .into_iter()
-        .find(|p| p.ends_with("upstream_during_outage.json"))
-        .unwrap();
-    assert_eq!(
-        serde_json::to_string(&run(&path)).unwrap(),
-        serde_json::to_string(&run(&path)).unwrap()
-    );
+    for name in ["upstream_during_outage.json", "demo.json"] {
+        let path = scenario_files()
+            .into_iter()
+            .find(|p| p.ends_with(name))
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(&run(&path)).unwrap(),
+            serde_json::to_string(&run(&path)).unwrap(),
+            "{name}"
+        );
+    }
 }
 
 #[test]

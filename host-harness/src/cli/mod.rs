@@ -3,6 +3,7 @@
 mod call;
 mod demo;
 mod inspect;
+mod report;
 mod scenario;
 
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ pub struct RunOptions {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the built-in demo against an embedded SQLite and print what the plugin did.
+    /// Run the bundled demo scenario against an embedded SQLite and print what happened.
     Demo(RunOptions),
     /// Show a component's manifest, imports and exports.
     Inspect {
