@@ -172,3 +172,68 @@ fn the_minute_refresh_moves_the_entity_while_an_outage_runs() {
     assert_eq!(moved.len(), 3, "one change a minute while the budget burns");
     let _ = Duration::from_secs(0);
 }
+
+/// A host process that stops in the middle of a job loses nothing: the in-flight copy is in the
+/// host database and the next process on the same file delivers it to the real component.
+#[test]
+fn a_restart_mid_job_redelivers_the_job_to_the_next_process() {
+    let dir = std::env::temp_dir().join(format!("slo-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("host.db");
+    let _ = std::fs::remove_file(&path);
+    let snapshots = |sim: &mut Simulation, id: &str| {
+        rpc(
+            sim,
+            "getDailySnapshots",
+            json!({"objectiveId": id, "startDate": "2026-01-01T00:00:00Z", "endDate": "2027-01-01T00:00:00Z"}),
+        )["snapshots"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let id = {
+        let mut sim = Simulation::start(
+            test_config(),
+            Database::file(&path).unwrap(),
+            SLO_PLUGIN_COMPONENT,
+        )
+        .unwrap();
+        sim.add_system("api", "Public API").unwrap();
+        let o = rpc(
+            &mut sim,
+            "createObjective",
+            json!({"systemId": "api", "target": 99.9, "windowDays": 30}),
+        );
+        let id = o["id"].as_str().unwrap().to_owned();
+        // the daily job is enqueued and taken, then the process "dies" before running it
+        sim.queue()
+            .enqueue(&slo_host::capabilities::queue::NewJob {
+                queue: "slo-daily-snapshots".into(),
+                payload: r#"{"trigger":"scheduled"}"#.into(),
+                job_id: "daily-before-crash".into(),
+                dedupe: true,
+                delay_ms: 0,
+                priority: 0,
+            })
+            .unwrap();
+        let taken = sim.queue().take_due().unwrap().expect("the job is due");
+        assert_eq!(taken.queue, "slo-daily-snapshots");
+        assert_eq!(snapshots(&mut sim, &id), 0);
+        id
+    };
+    let mut sim = Simulation::start(
+        test_config(),
+        Database::file(&path).unwrap(),
+        SLO_PLUGIN_COMPONENT,
+    )
+    .unwrap();
+    sim.settle().unwrap();
+    assert_eq!(
+        snapshots(&mut sim, &id),
+        1,
+        "the in-flight job ran after the restart"
+    );
+    assert!(sim.queue().dead_letters().unwrap().is_empty());
+    drop(sim);
+    std::fs::remove_dir_all(&dir).ok();
+}

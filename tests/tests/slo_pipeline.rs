@@ -31,7 +31,8 @@ fn loading_applies_the_migrations_once_with_the_unique_keys() {
         [
             "0000_slo_tables",
             "0001_slo_indexes",
-            "0002_downtime_close_reason"
+            "0002_downtime_close_reason",
+            "0003_slo_entity_states"
         ]
     );
     assert!(plugin.digest().starts_with("sha256:"));
@@ -42,6 +43,7 @@ fn loading_applies_the_migrations_once_with_the_unique_keys() {
         .collect();
     for table in [
         "slo_objectives",
+        "slo_entity_states",
         "slo_downtime_events",
         "slo_daily_snapshots",
         "slo_streaks",
@@ -54,7 +56,7 @@ fn loading_applies_the_migrations_once_with_the_unique_keys() {
         .load_bytes(slo_host::artifacts::SLO_PLUGIN_COMPONENT)
         .unwrap();
     assert!(again.migrations().applied.is_empty());
-    assert_eq!(again.migrations().already_applied, 3);
+    assert_eq!(again.migrations().already_applied, 4);
 }
 
 #[test]
