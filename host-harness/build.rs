@@ -1,8 +1,9 @@
 //! Builds the plugin components (the SLO plugin and the test fixtures) for `wasm32-wasip2`,
 //! so that `cargo run` and `cargo test` need no manual step, as wasmtime's own
-//! `test-programs` do. The components go to `<target>/wasm-guests`, a target directory of
-//! their own (a nested cargo must not wait on the outer build's lock), and their paths are
-//! passed to the crate as `SLO_PLUGIN_WASM` and `FIXTURE_MISBEHAVING_WASM`.
+//! `test-programs` do. The components are built in `<target>/wasm-guests`, a target directory
+//! of their own (a nested cargo must not wait on the outer build's lock), copied to
+//! `<target>/wasm-guests/components/`, and their paths passed to the crate in env vars
+//! (`SLO_PLUGIN_WASM`, `SLO_PLUGIN_NEXT_WASM`, `FIXTURE_MISBEHAVING_WASM`, …).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -11,14 +12,63 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 const PROFILE: &str = "wasm-guest";
 
-/// (cargo package, artifact file stem, env var handed to the crate)
-const GUESTS: &[(&str, &str, &str)] = &[
-    ("slo-plugin", "slo_plugin", "SLO_PLUGIN_WASM"),
-    (
-        "misbehaving-plugin",
-        "misbehaving_plugin",
-        "FIXTURE_MISBEHAVING_WASM",
-    ),
+/// One component to build: the cargo package, its features, the artifact's file stem, and the
+/// env var that hands the component's path to the crate.
+struct Guest {
+    package: &'static str,
+    features: &'static str,
+    stem: &'static str,
+    var: &'static str,
+}
+
+/// Every component, built in this order into one target directory (a variant rebuilds only its
+/// own crate; each artifact is copied under its env var's name before the next build).
+const GUESTS: &[Guest] = &[
+    Guest {
+        package: "slo-plugin",
+        features: "",
+        stem: "slo_plugin",
+        var: "SLO_PLUGIN_WASM",
+    },
+    Guest {
+        package: "misbehaving-plugin",
+        features: "",
+        stem: "misbehaving_plugin",
+        var: "FIXTURE_MISBEHAVING_WASM",
+    },
+    // The next SLO release, for the hot-swap tests.
+    Guest {
+        package: "slo-plugin",
+        features: "next",
+        stem: "slo_plugin",
+        var: "SLO_PLUGIN_NEXT_WASM",
+    },
+    // A second healthy version of the fixture.
+    Guest {
+        package: "misbehaving-plugin",
+        features: "second",
+        stem: "misbehaving_plugin",
+        var: "FIXTURE_SECOND_WASM",
+    },
+    // Versions of the fixture that a swap must refuse.
+    Guest {
+        package: "misbehaving-plugin",
+        features: "init-fails",
+        stem: "misbehaving_plugin",
+        var: "FIXTURE_INIT_FAILS_WASM",
+    },
+    Guest {
+        package: "misbehaving-plugin",
+        features: "migration-fails",
+        stem: "misbehaving_plugin",
+        var: "FIXTURE_MIGRATION_FAILS_WASM",
+    },
+    Guest {
+        package: "misbehaving-plugin",
+        features: "future-contract",
+        stem: "misbehaving_plugin",
+        var: "FIXTURE_FUTURE_CONTRACT_WASM",
+    },
 ];
 
 fn main() {
@@ -52,20 +102,44 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-guests");
 
-    let mut command = Command::new(&cargo);
+    let components = target_dir.join("components");
+    std::fs::create_dir_all(&components).expect("create the components directory");
+    for guest in GUESTS {
+        build(&cargo, &root, &target_dir, guest);
+        let built = target_dir
+            .join(TARGET)
+            .join(PROFILE)
+            .join(format!("{}.wasm", guest.stem));
+        assert!(
+            built.exists(),
+            "expected component {} after the build",
+            built.display()
+        );
+        let copy = components.join(format!("{}.wasm", guest.var.to_lowercase()));
+        std::fs::copy(&built, &copy)
+            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", built.display(), copy.display()));
+        println!("cargo:rustc-env={}={}", guest.var, copy.display());
+    }
+}
+
+/// Builds one component with a nested cargo.
+fn build(cargo: &str, root: &Path, target_dir: &Path, guest: &Guest) {
+    let mut command = Command::new(cargo);
     command
-        .current_dir(&root)
+        .current_dir(root)
         .args([
             "build",
             "--target",
             TARGET,
             "--profile",
             PROFILE,
+            "-p",
+            guest.package,
             "--target-dir",
         ])
-        .arg(&target_dir);
-    for (package, _, _) in GUESTS {
-        command.args(["-p", package]);
+        .arg(target_dir);
+    if !guest.features.is_empty() {
+        command.args(["--features", guest.features]);
     }
     // The outer build's flags, wrappers (clippy, coverage) and target settings are for the host.
     for var in [
@@ -85,21 +159,14 @@ fn main() {
         .unwrap_or_else(|e| panic!("cannot run {cargo}: {e}"));
     if !status.success() {
         panic!(
-            "building the plugin components for {TARGET} failed ({status}); see the output above"
+            "building {} ({}) for {TARGET} failed ({status}); see the output above",
+            guest.package,
+            if guest.features.is_empty() {
+                "default features"
+            } else {
+                guest.features
+            }
         );
-    }
-
-    for (_, stem, var) in GUESTS {
-        let wasm = target_dir
-            .join(TARGET)
-            .join(PROFILE)
-            .join(format!("{stem}.wasm"));
-        assert!(
-            wasm.exists(),
-            "expected component {} after the build",
-            wasm.display()
-        );
-        println!("cargo:rustc-env={var}={}", wasm.display());
     }
 }
 

@@ -10,8 +10,12 @@ use crate::service::handlers;
 /// The plugin id.
 pub const PLUGIN_ID: &str = "slo";
 
-/// The plugin's version, from its crate.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The plugin's version: the crate's, or the next release's when built with `next`.
+pub const VERSION: &str = if cfg!(feature = "next") {
+    "0.2.0"
+} else {
+    env!("CARGO_PKG_VERSION")
+};
 
 /// The contract version this plugin is built against (the WIT package version).
 pub const CONTRACT_VERSION: &str = "0.1.0";
@@ -87,6 +91,8 @@ pub const PROCEDURES: &[ProcedureSpec] = &[
     query("getAchievements"),
     query("getRecentMilestones"),
     query("getSystemSignals"),
+    #[cfg(feature = "next")]
+    query("getPluginInfo"),
 ];
 
 /// A public read procedure needing `slo.read`.

@@ -31,4 +31,9 @@ pub const MIGRATIONS: &[Migration] = &[
         id: "0003_slo_entity_states",
         sql: include_str!("../migrations/0003_slo_entity_states.sql"),
     },
+    #[cfg(feature = "next")]
+    Migration {
+        id: "0004_downtime_by_system_start",
+        sql: include_str!("../migrations/0004_downtime_by_system_start.sql"),
+    },
 ];

@@ -8,3 +8,19 @@ pub const SLO_PLUGIN_PATH: &str = env!("SLO_PLUGIN_WASM");
 
 /// Path of the misbehaving fixture component (tests only; it stays in the build tree).
 pub const MISBEHAVING_FIXTURE_PATH: &str = env!("FIXTURE_MISBEHAVING_WASM");
+
+/// Path of the next SLO release (feature `next`: version 0.2.0, one more migration, the read
+/// procedure `getPluginInfo`), for hot-swap tests and demos.
+pub const SLO_PLUGIN_NEXT_PATH: &str = env!("SLO_PLUGIN_NEXT_WASM");
+
+/// A version of the fixture whose `init` fails after its migration ran (a swap must refuse it).
+pub const FIXTURE_INIT_FAILS_PATH: &str = env!("FIXTURE_INIT_FAILS_WASM");
+
+/// A version of the fixture whose second migration fails halfway (a swap must refuse it).
+pub const FIXTURE_MIGRATION_FAILS_PATH: &str = env!("FIXTURE_MIGRATION_FAILS_WASM");
+
+/// A version of the fixture built against contract 0.2.0 (a swap must refuse it).
+pub const FIXTURE_FUTURE_CONTRACT_PATH: &str = env!("FIXTURE_FUTURE_CONTRACT_WASM");
+
+/// A second healthy version (0.1.1) of the fixture.
+pub const FIXTURE_SECOND_PATH: &str = env!("FIXTURE_SECOND_WASM");

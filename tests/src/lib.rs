@@ -30,6 +30,7 @@ pub fn test_config() -> HostConfig {
         limits: test_limits(),
         seed: Some(7),
         clock: Clock::virtual_at(START_MS),
+        ..HostConfig::default()
     }
 }
 

@@ -38,6 +38,8 @@ pub fn handle_rpc(
         "getAchievements" => system_achievements(db, input),
         "getRecentMilestones" => recent_milestones(db, env, input),
         "getSystemSignals" => system_signals(db, env, input),
+        #[cfg(feature = "next")]
+        "getPluginInfo" => Ok(plugin_info()),
         other => Err(PluginError::NotFound(format!(
             "procedure {other:?} does not exist"
         ))),
@@ -357,3 +359,13 @@ pub fn system_signals(
 
 #[cfg(test)]
 mod tests;
+
+/// `getPluginInfo` (the next release): the version serving and the migrations it ships.
+#[cfg(feature = "next")]
+fn plugin_info() -> Value {
+    json!({
+        "id": crate::manifest::PLUGIN_ID,
+        "version": crate::manifest::VERSION,
+        "migrations": crate::migrations::MIGRATIONS.iter().map(|m| m.id).collect::<Vec<_>>(),
+    })
+}

@@ -8,6 +8,7 @@
 //! The runtime knows nothing about what a plugin does: it runs exports and hands back what
 //! they asked to publish.
 
+mod artifacts;
 mod engine;
 mod error;
 mod imports;
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
+pub use artifacts::{ArtifactCache, CacheOutcome};
 pub use engine::{engine_config, EngineOptions, SandboxEngine, EPOCH_TICK};
 pub use error::{Failure, InvocationError, PluginError};
 pub use limits::{Limits, MemoryCapExceeded, MemoryLimiter};
@@ -31,6 +33,17 @@ use crate::bindings::{types as wit, Plugin, PluginManifest, PluginPre};
 use crate::capabilities::log::LogLevel;
 use crate::capabilities::outbox::{Outbox, OutboxEntry};
 use crate::capabilities::sql::Transaction;
+
+/// `sha256:<hex>` of component bytes: a version's identity.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
 
 /// A compiled component, linked against the host's imports and ready to instantiate.
 #[derive(Clone)]
@@ -130,21 +143,43 @@ impl Runtime {
     /// Compiles `bytes` and checks that every import is one the host provides and every
     /// export of the contract is present. The error names what is missing or mismatched.
     pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<CompiledPlugin> {
-        let digest = format!(
-            "sha256:{}",
-            Sha256::digest(bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        let component = Component::new(self.engine.engine(), bytes)?;
+        self.compile_cached(bytes, None)
+            .map(|(compiled, _)| compiled)
+    }
+
+    /// [`Runtime::compile`] through an artifact cache: a component compiled before (same
+    /// digest, same engine configuration) is deserialised instead of compiled; a fresh compile
+    /// is stored. The link check runs either way.
+    pub fn compile_cached(
+        &self,
+        bytes: &[u8],
+        cache: Option<&ArtifactCache>,
+    ) -> wasmtime::Result<(CompiledPlugin, CacheOutcome)> {
+        let digest = digest_of(bytes);
+        let engine = self.engine.engine();
+        let (component, outcome) = match cache {
+            None => (Component::new(engine, bytes)?, CacheOutcome::Off),
+            Some(cache) => match cache.load(engine, &digest) {
+                Some(component) => (component, CacheOutcome::Hit),
+                None => {
+                    let component = Component::new(engine, bytes)?;
+                    if let Err(e) = cache.store(&digest, &component) {
+                        tracing::warn!("cannot cache the compiled component {digest}: {e:#}");
+                    }
+                    (component, CacheOutcome::Miss)
+                }
+            },
+        };
         let instance_pre = self.linker.instantiate_pre(&component)?;
         let pre = PluginPre::new(instance_pre)?;
-        Ok(CompiledPlugin {
-            component,
-            pre,
-            digest,
-        })
+        Ok((
+            CompiledPlugin {
+                component,
+                pre,
+                digest,
+            },
+            outcome,
+        ))
     }
 
     /// Calls `manifest.describe` (no database; the export must be pure).
@@ -221,6 +256,37 @@ impl Runtime {
         ) -> wasmtime::Result<Result<R, wit::PluginError>>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<Invoked<R>, InvocationError> {
+        self.invoke_around(
+            compiled,
+            identity,
+            services,
+            export,
+            mode,
+            |_| Ok(()),
+            call,
+            before_commit,
+        )
+    }
+
+    /// The most general invocation: `before_call` runs host statements in the transaction
+    /// before the export is called (a load's migrations, so that they commit only together
+    /// with `init`), and `before_commit` after it answered `ok`. An error from either fails
+    /// the invocation and rolls everything back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn invoke_around<R>(
+        &self,
+        compiled: &CompiledPlugin,
+        identity: &PluginIdentity,
+        services: &HostServices,
+        export: &str,
+        mode: TransactionMode,
+        before_call: impl FnOnce(Option<&Transaction>) -> Result<(), Failure>,
+        call: impl FnOnce(
+            &Plugin,
+            &mut Store<InvocationState>,
+        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
+    ) -> Result<Invoked<R>, InvocationError> {
         let started = Instant::now();
         let fail = |failure| InvocationError {
             plugin: identity.id.clone(),
@@ -246,6 +312,7 @@ impl Runtime {
         };
         // One deadline for wasm (epoch) and SQL (progress handler), counted from here: time
         // spent waiting for a connection is not charged to the plugin.
+        before_call(transaction.as_ref()).map_err(fail)?;
         let deadline = Instant::now() + self.limits.deadline;
         if let Some(tx) = transaction.as_mut() {
             tx.set_deadline(deadline);

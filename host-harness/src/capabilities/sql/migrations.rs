@@ -94,14 +94,7 @@ pub fn apply_migrations(
     migrations: &[MigrationSpec],
     now_ms: i64,
 ) -> Result<MigrationReport, MigrationError> {
-    for (i, m) in migrations.iter().enumerate() {
-        if migrations[..i].iter().any(|earlier| earlier.id == m.id) {
-            return Err(MigrationError::Duplicate {
-                plugin: plugin.into(),
-                id: m.id.clone(),
-            });
-        }
-    }
+    check_unique(plugin, migrations)?;
     let conn = db.checkout().map_err(MigrationError::Host)?;
     let host = |e| MigrationError::Host(SqlError::classify(e, None));
     conn.raw().execute_batch(CREATE_HOST_TABLE).map_err(host)?;
@@ -119,8 +112,35 @@ pub fn apply_migrations(
     outcome
 }
 
+/// Applies the pending migrations on `conn`, inside a transaction the caller owns (a load runs
+/// them in the transaction of `init`, so that a refused `init` undoes them).
+pub fn apply_migrations_in(
+    conn: &super::SqlConnection,
+    plugin: &str,
+    migrations: &[MigrationSpec],
+    now_ms: i64,
+) -> Result<MigrationReport, MigrationError> {
+    check_unique(plugin, migrations)?;
+    conn.raw()
+        .execute_batch(CREATE_HOST_TABLE)
+        .map_err(|e| MigrationError::Host(SqlError::classify(e, None)))?;
+    run_pending(conn, plugin, migrations, now_ms)
+}
+
+fn check_unique(plugin: &str, migrations: &[MigrationSpec]) -> Result<(), MigrationError> {
+    for (i, m) in migrations.iter().enumerate() {
+        if migrations[..i].iter().any(|earlier| earlier.id == m.id) {
+            return Err(MigrationError::Duplicate {
+                plugin: plugin.into(),
+                id: m.id.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn run_pending(
-    conn: &super::pool::PooledConnection,
+    conn: &super::SqlConnection,
     plugin: &str,
     migrations: &[MigrationSpec],
     now_ms: i64,

@@ -11,8 +11,11 @@ mod pool;
 mod transaction;
 mod value;
 
+pub use connection::SqlConnection;
 pub use error::SqlError;
-pub use migrations::{apply_migrations, MigrationError, MigrationReport, MigrationSpec};
+pub use migrations::{
+    apply_migrations, apply_migrations_in, MigrationError, MigrationReport, MigrationSpec,
+};
 pub use pool::{Database, DatabaseLocation};
 pub use transaction::Transaction;
 pub use value::{Rows, SqlValue};

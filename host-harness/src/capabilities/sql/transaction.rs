@@ -73,8 +73,8 @@ impl Transaction {
 
     /// The open connection, for the host's own statements inside this transaction (its
     /// bookkeeping rows commit or roll back with the guest's writes). Never hand it to a guest.
-    pub fn host_connection(&self) -> Result<&rusqlite::Connection, SqlError> {
-        Ok(self.conn()?.raw())
+    pub fn host_connection(&self) -> Result<&super::SqlConnection, SqlError> {
+        Ok(self.conn()?)
     }
 
     /// Runs a guest statement that returns rows (at most [`MAX_ROWS`] rows).

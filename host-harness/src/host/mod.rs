@@ -20,12 +20,19 @@ use crate::capabilities::hooks::{TriggerError, TriggerRegistry};
 use crate::capabilities::outbox::OutboxEntry;
 use crate::capabilities::sql::Transaction;
 use crate::capabilities::sql::{
-    apply_migrations, Database, MigrationError, MigrationReport, MigrationSpec,
+    apply_migrations_in, Database, MigrationError, MigrationReport, MigrationSpec,
 };
 use crate::runtime::{
-    CompiledPlugin, EngineOptions, Failure, HostServices, InvocationError, Invoked, Limits,
-    PluginError, PluginIdentity, Runtime, TransactionMode,
+    ArtifactCache, CacheOutcome, CompiledPlugin, EngineOptions, Failure, HostServices,
+    InvocationError, Invoked, Limits, PluginError, PluginIdentity, Runtime, TransactionMode,
 };
+
+mod versions;
+
+pub use versions::{RollbackError, SwapReport, VersionEvent, VersionInfo};
+
+/// Consecutive trapping invocations after which a swapped-in version is rolled back.
+pub const DEFAULT_ROLLBACK_AFTER_TRAPS: u32 = 5;
 
 /// The contract version this host serves (the WIT package version).
 pub const CONTRACT_VERSION: &str = "0.1.0";
@@ -41,6 +48,12 @@ pub struct HostConfig {
     pub seed: Option<u64>,
     /// The clock plugins see.
     pub clock: Clock,
+    /// Where compiled components are cached (keyed by engine and digest); `None` compiles
+    /// every load.
+    pub artifact_cache: Option<std::path::PathBuf>,
+    /// Roll back to the previous version after this many consecutive trapping invocations of
+    /// the serving one (`None`: never).
+    pub rollback_after_traps: Option<u32>,
 }
 
 impl Default for HostConfig {
@@ -51,6 +64,8 @@ impl Default for HostConfig {
             limits: Limits::default(),
             seed: None,
             clock: Clock::real(),
+            artifact_cache: None,
+            rollback_after_traps: Some(DEFAULT_ROLLBACK_AFTER_TRAPS),
         }
     }
 }
@@ -61,6 +76,7 @@ pub struct LoadedPlugin {
     manifest: PluginManifest,
     identity: PluginIdentity,
     migrations: MigrationReport,
+    compile: CacheOutcome,
 }
 
 impl LoadedPlugin {
@@ -93,6 +109,11 @@ impl LoadedPlugin {
     pub fn migrations(&self) -> &MigrationReport {
         &self.migrations
     }
+
+    /// Whether its compiled artifact came from the cache.
+    pub fn compile_outcome(&self) -> CacheOutcome {
+        self.compile
+    }
 }
 
 /// Why a load was refused. The previous state (database, loaded plugin) is unchanged.
@@ -124,9 +145,20 @@ pub enum LoadError {
     /// A migration failed or was changed.
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    /// `lifecycle.init` failed.
+    /// `lifecycle.init` failed (its migrations were rolled back with it).
     #[error("init failed: {0}")]
     Init(InvocationError),
+    /// A swap offered a component of another plugin.
+    #[error("the component is plugin {found:?}, but the serving plugin is {expected:?}: a swap keeps the plugin id")]
+    DifferentPlugin {
+        /// The serving plugin.
+        expected: String,
+        /// The candidate's.
+        found: String,
+    },
+    /// A swap with nothing loaded.
+    #[error("no plugin is loaded: load one before swapping")]
+    NothingLoaded,
 }
 
 /// Who calls an RPC procedure.
@@ -239,6 +271,13 @@ pub struct PluginHost {
     entities: RwLock<EntityRegistry>,
     triggers: RwLock<TriggerRegistry>,
     entity_locks: Mutex<HashMap<EntityKey, Arc<Mutex<()>>>>,
+    previous: RwLock<Option<Arc<LoadedPlugin>>>,
+    cache: Option<ArtifactCache>,
+    rollback_after_traps: Option<u32>,
+    /// (digest, consecutive trapping invocations) of the serving version.
+    trap_streak: Mutex<(String, u32)>,
+    events: Mutex<Vec<VersionEvent>>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// An entity's (kind, id).
@@ -273,6 +312,11 @@ impl PluginHost {
         platform: Arc<dyn crate::capabilities::platform::PlatformServices>,
     ) -> wasmtime::Result<Self> {
         let runtime = Runtime::new(config.engine, config.limits)?;
+        let cache = config
+            .artifact_cache
+            .as_deref()
+            .map(|dir| ArtifactCache::open(dir, runtime.engine().engine()))
+            .transpose()?;
         let mut entities = EntityRegistry::default();
         for native in platform.entity_kinds() {
             entities.define_platform_kind(
@@ -294,6 +338,12 @@ impl PluginHost {
             entities: RwLock::new(entities),
             triggers: RwLock::new(TriggerRegistry::default()),
             entity_locks: Mutex::new(HashMap::new()),
+            previous: RwLock::new(None),
+            cache,
+            rollback_after_traps: config.rollback_after_traps,
+            trap_streak: Mutex::new((String::new(), 0)),
+            events: Mutex::new(Vec::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -316,18 +366,35 @@ impl PluginHost {
         self.load_bytes(&bytes)
     }
 
-    /// Loads a component: compile, link, describe, migrate, init. Only a fully successful load
-    /// replaces the current plugin.
+    /// Loads a component: compile (or take from the artifact cache), link, describe, then
+    /// migrate and `init` in one transaction. Only a fully successful load replaces the
+    /// current plugin (which is kept as the previous version); any failure leaves the
+    /// database, the registrations and the serving version as they were.
     pub fn load_bytes(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let compiled = self
+        self.activate(bytes, None)
+    }
+
+    /// Prepares a version and, when everything succeeded, makes it the serving one.
+    fn activate(
+        &self,
+        bytes: &[u8],
+        expect_id: Option<&str>,
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let (compiled, compile) = self
             .runtime
-            .compile(bytes)
+            .compile_cached(bytes, self.cache.as_ref())
             .map_err(|e| LoadError::Incompatible(format!("{e:#}")))?;
         let manifest = self
             .runtime
             .describe(&compiled, &self.services)
             .map_err(LoadError::Describe)?;
         check_manifest(&manifest)?;
+        if let Some(expected) = expect_id.filter(|id| *id != manifest.id) {
+            return Err(LoadError::DifferentPlugin {
+                expected: expected.into(),
+                found: manifest.id.clone(),
+            });
+        }
         let planned_entities = self.entity_registry().plan(&manifest)?;
         let planned_triggers = self.trigger_registry().plan(&manifest)?;
         let identity = PluginIdentity {
@@ -342,28 +409,48 @@ impl PluginHost {
                 sql: m.sql.clone(),
             })
             .collect();
-        let migrations = apply_migrations(
-            &self.services.database,
-            &identity.id,
-            &specs,
-            self.services.clock.now_ms(),
-        )?;
-        let loaded = Arc::new(LoadedPlugin {
+        let mut candidate = LoadedPlugin {
             compiled,
             manifest,
             identity,
-            migrations,
-        });
-        self.invoke(&loaded, "lifecycle.init", |plugin, store| {
-            plugin.checkstack_plugin_lifecycle().call_init(store)
-        })
-        .map_err(LoadError::Init)?;
-        tracing::info!(
-            plugin = loaded.id(),
-            version = loaded.version(),
-            digest = loaded.digest(),
-            "plugin loaded"
+            migrations: MigrationReport::default(),
+            compile,
+        };
+        let mut migrated: Option<Result<MigrationReport, MigrationError>> = None;
+        let now = self.services.clock.now_ms();
+        let plugin_id = candidate.identity.id.clone();
+        let init = self.invoke_around(
+            &candidate,
+            "lifecycle.init",
+            |tx| {
+                let outcome = tx
+                    .ok_or_else(|| {
+                        MigrationError::Host(crate::capabilities::sql::SqlError::Database(
+                            "no transaction".into(),
+                        ))
+                    })
+                    .and_then(|tx| {
+                        tx.host_connection()
+                            .map_err(MigrationError::Host)
+                            .and_then(|conn| apply_migrations_in(conn, &plugin_id, &specs, now))
+                    });
+                let failed = outcome.as_ref().err().map(ToString::to_string);
+                migrated = Some(outcome);
+                match failed {
+                    Some(message) => Err(Failure::Host { message }),
+                    None => Ok(()),
+                }
+            },
+            |plugin, store| plugin.checkstack_plugin_lifecycle().call_init(store),
+            |_, _| Ok(()),
         );
+        match (migrated, init) {
+            (Some(Err(e)), _) => return Err(LoadError::Migration(e)),
+            (_, Err(e)) => return Err(LoadError::Init(e)),
+            (Some(Ok(report)), Ok(())) => candidate.migrations = report,
+            (None, Ok(())) => {}
+        }
+        let loaded = Arc::new(candidate);
         self.entities
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -372,7 +459,23 @@ impl PluginHost {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .install(planned_triggers);
-        *self.plugin.write().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
+        let replaced = self
+            .plugin
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(loaded.clone());
+        if let Some(old) = replaced {
+            *self.previous.write().unwrap_or_else(|p| p.into_inner()) = Some(old);
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(
+            plugin = loaded.id(),
+            version = loaded.version(),
+            digest = loaded.digest(),
+            compile = ?loaded.compile_outcome(),
+            "plugin version serving"
+        );
         Ok(loaded)
     }
 
@@ -525,12 +628,29 @@ impl PluginHost {
         ) -> wasmtime::Result<Result<R, wit::PluginError>>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<R, InvocationError> {
-        let result = self.runtime.invoke_then(
+        self.invoke_around(plugin, export, |_| Ok(()), call, before_commit)
+    }
+
+    /// The general form (see [`Runtime::invoke_around`]): counts the invocation, publishes its
+    /// outbox after commit, and applies the crash policy.
+    pub fn invoke_around<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        export: &str,
+        before_call: impl FnOnce(Option<&Transaction>) -> Result<(), Failure>,
+        call: impl FnOnce(
+            &crate::bindings::Plugin,
+            &mut wasmtime::Store<crate::runtime::InvocationState>,
+        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
+    ) -> Result<R, InvocationError> {
+        let result = self.runtime.invoke_around(
             &plugin.compiled,
             &plugin.identity,
             &self.services,
             export,
             TransactionMode::Transaction,
+            before_call,
             call,
             before_commit,
         );
@@ -538,6 +658,7 @@ impl PluginHost {
         match result {
             Ok(Invoked { value, outbox, .. }) => {
                 self.count(export_name, &Ok(()));
+                self.note_outcome(plugin, false);
                 self.publish(plugin, export, outbox);
                 Ok(value)
             }
@@ -546,9 +667,14 @@ impl PluginHost {
                 match error.failure {
                     // Expected, typed outcomes: the caller handles them.
                     Failure::Returned { .. } | Failure::Rejected { .. } => {
+                        self.note_outcome(plugin, false);
                         tracing::debug!("{error}")
                     }
-                    _ => tracing::warn!("{error}"),
+                    Failure::Host { .. } => tracing::warn!("{error}"),
+                    _ => {
+                        tracing::warn!("{error}");
+                        self.note_outcome(plugin, true);
+                    }
                 }
                 Err(error)
             }

@@ -1,0 +1,240 @@
+//! Hot-swapping plugin versions with real components: the next SLO release and back, the
+//! artifact cache, every refusal leaving the old version serving and the schema as it was,
+//! and the crash policy's automatic rollback.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use slo_host::artifacts::{
+    FIXTURE_FUTURE_CONTRACT_PATH, FIXTURE_INIT_FAILS_PATH, FIXTURE_MIGRATION_FAILS_PATH,
+    FIXTURE_SECOND_PATH, MISBEHAVING_FIXTURE_PATH, SLO_PLUGIN_NEXT_PATH, SLO_PLUGIN_PATH,
+};
+use slo_host::capabilities::sql::Database;
+use slo_host::host::{Caller, HostConfig, LoadError, PluginHost, VersionEvent};
+use slo_host::runtime::CacheOutcome;
+use slo_tests::{fixture_host, slo_host, test_config};
+
+fn admin() -> Caller {
+    Caller::user("admin", &["slo.read", "slo.manage"])
+}
+
+fn rpc(host: &PluginHost, procedure: &str, input: Value) -> Result<Value, String> {
+    host.call_rpc(procedure, &input.to_string(), &admin())
+        .map(|out| serde_json::from_str(&out).unwrap())
+        .map_err(|e| e.to_string())
+}
+
+/// Every schema object (name and SQL) in the database, sorted.
+fn schema(host: &PluginHost) -> Vec<(String, Option<String>)> {
+    let conn = host.services().database.checkout().unwrap();
+    let mut stmt = conn
+        .raw()
+        .prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows
+}
+
+#[test]
+fn the_next_release_swaps_in_with_its_migration_and_procedure_and_rolls_back_at_once() {
+    let host = slo_host();
+    let created = rpc(
+        &host,
+        "createObjective",
+        json!({"systemId": "api", "target": 99.9, "windowDays": 30}),
+    )
+    .unwrap();
+    assert!(rpc(&host, "getPluginInfo", json!({}))
+        .unwrap_err()
+        .contains("does not exist"));
+
+    let report = host.swap_file(Path::new(SLO_PLUGIN_NEXT_PATH)).unwrap();
+    assert_eq!(
+        (report.from.version.as_str(), report.to.version.as_str()),
+        ("0.1.0", "0.2.0")
+    );
+    assert_ne!(report.from.digest, report.to.digest);
+    assert_eq!(report.migrations_applied, ["0004_downtime_by_system_start"]);
+    let info = rpc(&host, "getPluginInfo", json!({})).unwrap();
+    assert_eq!(info["version"], "0.2.0");
+    // the data written by the old version is served by the new one
+    let read = rpc(&host, "getObjective", json!({"id": created["id"]})).unwrap();
+    assert_eq!(read["objective"]["id"], created["id"]);
+
+    let (from, to) = host.rollback().unwrap();
+    assert_eq!(
+        (from.version.as_str(), to.version.as_str()),
+        ("0.2.0", "0.1.0")
+    );
+    assert_eq!(host.plugin().unwrap().version(), "0.1.0");
+    assert!(rpc(&host, "getPluginInfo", json!({})).is_err());
+    // migrations are not undone: the old version runs on the newer schema
+    assert!(schema(&host)
+        .iter()
+        .any(|(name, _)| name == "slo_downtime_events_system_start_idx"));
+    rpc(&host, "listObjectives", json!({})).unwrap();
+
+    // rolling forward again applies nothing new
+    let again = host.swap_file(Path::new(SLO_PLUGIN_NEXT_PATH)).unwrap();
+    assert!(again.migrations_applied.is_empty());
+    let kinds: Vec<&str> = host
+        .version_events()
+        .iter()
+        .map(|e| match e {
+            VersionEvent::Swapped { .. } => "swapped",
+            VersionEvent::RolledBack { .. } => "rolled back",
+            VersionEvent::AutoRolledBack { .. } => "auto",
+        })
+        .collect();
+    assert_eq!(kinds, ["swapped", "rolled back", "swapped"]);
+}
+
+fn cache_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("slo-cache-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn cached_host(dir: &Path) -> PluginHost {
+    let config = HostConfig {
+        artifact_cache: Some(dir.to_owned()),
+        ..test_config()
+    };
+    PluginHost::new(config, Database::in_memory().unwrap()).unwrap()
+}
+
+#[test]
+fn a_version_seen_before_is_loaded_from_the_artifact_cache() {
+    let dir = cache_dir("hits");
+    let host = cached_host(&dir);
+    let first = host.load_file(Path::new(SLO_PLUGIN_PATH)).unwrap();
+    assert_eq!(first.compile_outcome(), CacheOutcome::Miss);
+    let next = host.swap_file(Path::new(SLO_PLUGIN_NEXT_PATH)).unwrap();
+    assert_eq!(next.compile, CacheOutcome::Miss);
+    let back = host.swap_file(Path::new(SLO_PLUGIN_PATH)).unwrap();
+    assert_eq!(back.compile, CacheOutcome::Hit);
+    // another host process with the same engine configuration shares the cache
+    let other = cached_host(&dir);
+    let loaded = other.load_file(Path::new(SLO_PLUGIN_NEXT_PATH)).unwrap();
+    assert_eq!(loaded.compile_outcome(), CacheOutcome::Hit);
+    assert!(rpc(&other, "getPluginInfo", json!({})).is_ok());
+    let entries = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(entries, 2, "one artifact per digest");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_dropped_and_the_component_compiled() {
+    let dir = cache_dir("corrupt");
+    let host = cached_host(&dir);
+    host.load_file(Path::new(SLO_PLUGIN_PATH)).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not an artifact").unwrap();
+    }
+    let other = cached_host(&dir);
+    let loaded = other.load_file(Path::new(SLO_PLUGIN_PATH)).unwrap();
+    assert_eq!(loaded.compile_outcome(), CacheOutcome::Miss);
+    rpc(&other, "listObjectives", json!({})).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Swaps to `path` on a fixture host and checks that the refusal changed nothing.
+fn refused(path: &str) -> LoadError {
+    let host = fixture_host();
+    host.call_rpc("write", "{}", &Caller::anonymous(&[]))
+        .unwrap();
+    let schema_before = schema(&host);
+    let rows_before = host
+        .call_rpc("count", "{}", &Caller::anonymous(&[]))
+        .unwrap();
+    let error = host.swap_file(Path::new(path)).unwrap_err();
+    let serving = host.plugin().unwrap();
+    assert_eq!(serving.version(), "0.1.0", "the old version still serves");
+    assert_eq!(
+        serving.digest(),
+        slo_host::runtime::digest_of(&std::fs::read(MISBEHAVING_FIXTURE_PATH).unwrap())
+    );
+    assert_eq!(schema(&host), schema_before, "the schema is unchanged");
+    assert_eq!(
+        host.call_rpc("count", "{}", &Caller::anonymous(&[]))
+            .unwrap(),
+        rows_before,
+        "no row was kept"
+    );
+    assert!(host.version_events().is_empty());
+    error
+}
+
+#[test]
+fn a_version_whose_init_fails_is_refused_and_its_migration_undone() {
+    let error = refused(FIXTURE_INIT_FAILS_PATH);
+    assert!(matches!(error, LoadError::Init(_)), "{error}");
+    assert!(
+        error.to_string().contains("init refuses on purpose"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_version_whose_migration_fails_is_refused_naming_it() {
+    let error = refused(FIXTURE_MIGRATION_FAILS_PATH);
+    assert!(matches!(error, LoadError::Migration(_)), "{error}");
+    assert!(error.to_string().contains("0002_broken"), "{error}");
+    assert!(error.to_string().contains("no_such_table"), "{error}");
+}
+
+#[test]
+fn a_version_built_for_another_contract_is_refused_naming_both() {
+    let error = refused(FIXTURE_FUTURE_CONTRACT_PATH);
+    assert_eq!(
+        error.to_string(),
+        "invalid manifest: plugin misbehaving was built against contract 0.2.0, this host serves 0.1.0"
+    );
+}
+
+#[test]
+fn a_swap_to_another_plugin_is_refused() {
+    let error = refused(SLO_PLUGIN_PATH);
+    assert_eq!(
+        error.to_string(),
+        "the component is plugin \"slo\", but the serving plugin is \"misbehaving\": a swap keeps the plugin id"
+    );
+}
+
+#[test]
+fn a_version_that_keeps_trapping_is_rolled_back_automatically() {
+    let config = HostConfig {
+        rollback_after_traps: Some(3),
+        ..test_config()
+    };
+    let host = PluginHost::new(config, Database::in_memory().unwrap()).unwrap();
+    host.load_file(Path::new(MISBEHAVING_FIXTURE_PATH)).unwrap();
+    host.swap_file(Path::new(FIXTURE_SECOND_PATH)).unwrap();
+    let call = |procedure: &str| host.call_rpc(procedure, "{}", &Caller::anonymous(&[]));
+    // two traps, a success (the streak restarts), two traps: still serving
+    for procedure in ["trap", "trap", "count", "trap", "trap"] {
+        let _ = call(procedure);
+    }
+    assert_eq!(host.plugin().unwrap().version(), "0.1.1");
+    // a typed error is not a trap
+    let _ = call("write-then-error");
+    assert_eq!(host.plugin().unwrap().version(), "0.1.1");
+    for _ in 0..3 {
+        assert!(call("trap").is_err());
+    }
+    assert_eq!(host.plugin().unwrap().version(), "0.1.0", "rolled back");
+    let last = host.version_events().last().cloned().unwrap();
+    let VersionEvent::AutoRolledBack { from, to, traps } = last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(
+        (from.version.as_str(), to.version.as_str(), traps),
+        ("0.1.1", "0.1.0", 3)
+    );
+    // the restored version serves
+    call("count").unwrap();
+}
