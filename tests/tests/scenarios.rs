@@ -30,8 +30,7 @@ fn scenario_files() -> Vec<PathBuf> {
 }
 
 fn run(path: &PathBuf) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    let parsed = scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let parsed = scenario::parse_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     scenario::run(
         &parsed,
         Database::in_memory().unwrap(),
@@ -85,4 +84,49 @@ fn a_failed_expectation_fails_the_report_and_names_the_step() {
         .as_str()
         .unwrap()
         .contains("expected 3 elements"));
+}
+
+/// `swap_plugin` hot-swaps to a component given relative to the scenario file, and the run goes
+/// on on the new version (and is still deterministic).
+#[test]
+fn a_scenario_swaps_the_plugin_mid_run() {
+    let dir = std::env::temp_dir().join(format!("slo-swap-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("components")).unwrap();
+    std::fs::copy(
+        slo_host::artifacts::SLO_PLUGIN_NEXT_PATH,
+        dir.join("components/slo-next.wasm"),
+    )
+    .unwrap();
+    let file = dir.join("swap.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "swap mid-outage", "start": "2026-06-01T00:00:00Z", "seed": 7,
+            "systems": [{"id": "api", "name": "Public API"}],
+            "steps": [
+              {"rpc": {"procedure": "createObjective", "as": "o1", "input": {"systemId": "api", "target": 99.9, "windowDays": 30}}},
+              {"health": {"system": "api", "status": "unhealthy"}},
+              {"advance": "10m"},
+              {"label": "upgrade while the outage is open", "swap_plugin": "components/slo-next.wasm"},
+              {"expect": {"rpc": {"procedure": "getPluginInfo"}, "path": "version", "equals": "0.2.0"}},
+              {"advance": "5m"},
+              {"health": {"system": "api", "status": "healthy"}},
+              {"label": "the new version closed the event the old one opened",
+               "expect": {"report": "downtimeEvents", "length": 1}},
+              {"expect": {"report": "downtimeEvents", "path": "0.durationSeconds", "equals": 900}},
+              {"expect": {"report": "versionEvents", "length": 1}}
+            ]}"#,
+    )
+    .unwrap();
+    let first = run(&file);
+    assert_eq!(first["ok"], true, "{}", first["failures"]);
+    assert_eq!(first["plugin"]["version"], "0.2.0");
+    assert_eq!(
+        first["steps"][3]["result"]["migrationsApplied"][0],
+        "0004_downtime_by_system_start"
+    );
+    assert_eq!(
+        serde_json::to_string(&first).unwrap(),
+        serde_json::to_string(&run(&file)).unwrap()
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

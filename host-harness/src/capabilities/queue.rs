@@ -169,6 +169,27 @@ impl Queue {
             .insert(group.to_owned(), max_retries);
     }
 
+    /// Replaces every registration with `consumers` (queue, group, max retries), as a new
+    /// plugin version declares them. Copies queued for a group no longer registered are kept,
+    /// not dropped: they wait, undelivered, until a version consumes them again.
+    pub fn replace_consumers(&self, consumers: &[(String, String, u32)]) {
+        let mut map = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
+        map.clear();
+        for (queue, group, max_retries) in consumers {
+            map.entry(queue.clone())
+                .or_default()
+                .insert(group.clone(), *max_retries);
+        }
+    }
+
+    fn is_registered(&self, queue: &str, group: &str) -> bool {
+        self.consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(queue)
+            .is_some_and(|groups| groups.contains_key(group))
+    }
+
     /// The consumer groups of `queue`.
     pub fn groups(&self, queue: &str) -> Vec<String> {
         self.consumers
@@ -262,15 +283,25 @@ impl Queue {
             DeliveryOrder::Fifo => "priority DESC, due_at, seq",
             DeliveryOrder::NewestFirst => "priority DESC, seq DESC",
         };
-        let next = conn
-            .raw()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM _host_queue_jobs WHERE state = 'queued' AND due_at <= ? ORDER BY {sort} LIMIT 1"),
-                [now],
-                delivery,
-            )
-            .optional()
-            .map_err(storage)?;
+        // The first due copy whose group is registered (copies of removed consumers wait).
+        let next = {
+            let mut stmt = conn
+                .raw()
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM _host_queue_jobs WHERE state = 'queued' AND due_at <= ? ORDER BY {sort}"
+                ))
+                .map_err(storage)?;
+            let mut rows = stmt.query([now]).map_err(storage)?;
+            let mut found = None;
+            while let Some(row) = rows.next().map_err(storage)? {
+                let d = delivery(row).map_err(storage)?;
+                if self.is_registered(&d.queue, &d.consumer_group) {
+                    found = Some(d);
+                    break;
+                }
+            }
+            found
+        };
         if let Some(d) = &next {
             conn.raw()
                 .execute(
@@ -282,16 +313,25 @@ impl Queue {
         Ok(next)
     }
 
-    /// The earliest instant a queued copy becomes due, if any.
+    /// The earliest instant a queued copy of a registered group becomes due, if any.
     pub fn next_due_at(&self) -> Result<Option<i64>, QueueError> {
         let conn = self.db.checkout()?;
-        conn.raw()
-            .query_row(
-                "SELECT MIN(due_at) FROM _host_queue_jobs WHERE state = 'queued'",
-                [],
-                |r| r.get(0),
+        let mut stmt = conn
+            .raw()
+            .prepare_cached(
+                "SELECT queue, consumer_group, MIN(due_at) FROM _host_queue_jobs WHERE state = 'queued' GROUP BY queue, consumer_group",
             )
-            .map_err(storage)
+            .map_err(storage)?;
+        let groups: Vec<(String, String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(storage)?
+            .collect::<Result<_, _>>()
+            .map_err(storage)?;
+        Ok(groups
+            .into_iter()
+            .filter(|(queue, group, _)| self.is_registered(queue, group))
+            .map(|(_, _, due)| due)
+            .min())
     }
 
     fn finish(
@@ -399,6 +439,27 @@ mod tests {
             q.complete(&d).unwrap();
         }
         assert_eq!(order, ["a:urgent", "b:urgent", "a:1", "b:1", "a:2", "b:2"]);
+    }
+
+    #[test]
+    fn copies_of_a_removed_consumer_wait_until_it_is_registered_again() {
+        let (q, _clock) = queue();
+        q.register_consumer("jobs", "old", 0);
+        q.register_consumer("jobs", "kept", 0);
+        q.enqueue(&job("jobs", "a", true, 0)).unwrap();
+        // a new version no longer consumes "jobs" in group "old"
+        q.replace_consumers(&[("jobs".into(), "kept".into(), 0)]);
+        let d = q.take_due().unwrap().unwrap();
+        assert_eq!(d.consumer_group, "kept");
+        q.complete(&d).unwrap();
+        assert!(
+            q.take_due().unwrap().is_none(),
+            "the old group's copy waits"
+        );
+        assert_eq!(q.next_due_at().unwrap(), None);
+        // a rollback registers it again: the copy is delivered
+        q.replace_consumers(&[("jobs".into(), "old".into(), 0)]);
+        assert_eq!(q.take_due().unwrap().unwrap().consumer_group, "old");
     }
 
     #[test]

@@ -124,6 +124,55 @@ impl Scheduler {
         Ok(next)
     }
 
+    /// Registers a recurring job unless it is already registered exactly so (same queue, cron
+    /// and payload), in which case its next firing is kept. Answers whether anything changed.
+    pub fn ensure(
+        &self,
+        job_id: &str,
+        queue: &str,
+        pattern: &str,
+        payload: &str,
+    ) -> Result<bool, ScheduleError> {
+        let same: Option<i64> = self
+            .db
+            .checkout()?
+            .raw()
+            .query_row(
+                "SELECT 1 FROM _host_recurring_jobs WHERE job_id = ? AND queue = ? AND cron = ? AND payload = ?",
+                rusqlite::params![job_id, queue, pattern, payload],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(storage)?;
+        if same.is_some() {
+            return Ok(false);
+        }
+        self.register(job_id, queue, pattern, payload)?;
+        Ok(true)
+    }
+
+    /// Removes every recurring job whose id is not in `keep` (a new plugin version dropped
+    /// them). Answers the removed ids.
+    pub fn retain(&self, keep: &[String]) -> Result<Vec<String>, ScheduleError> {
+        let conn = self.db.checkout()?;
+        let mut stmt = conn
+            .raw()
+            .prepare("SELECT job_id FROM _host_recurring_jobs ORDER BY job_id")
+            .map_err(storage)?;
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(storage)?
+            .collect::<Result<_, _>>()
+            .map_err(storage)?;
+        let gone: Vec<String> = ids.into_iter().filter(|id| !keep.contains(id)).collect();
+        for id in &gone {
+            conn.raw()
+                .execute("DELETE FROM _host_recurring_jobs WHERE job_id = ?", [id])
+                .map_err(storage)?;
+        }
+        Ok(gone)
+    }
+
     /// The earliest next firing, if any job is registered.
     pub fn next_at(&self) -> Result<Option<i64>, ScheduleError> {
         self.db

@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde_json::Value;
 
 use super::{component_bytes, open_database, report, RunOptions};
@@ -11,9 +10,8 @@ use crate::scenario;
 
 /// Runs the scenario at `file`; exit code 0 only when every step and expectation held.
 pub fn run(file: &Path, as_json: bool, options: &RunOptions) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let parsed = scenario::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let parsed =
+        scenario::parse_file(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let component = component_bytes(options.plugin.as_deref())?;
     let report =
         scenario::run(&parsed, open_database(options)?, &component).map_err(anyhow::Error::msg)?;

@@ -253,6 +253,8 @@ pub struct Simulation {
     records: Records,
     routed: usize,
     automations: Vec<Automation>,
+    /// The host generation whose manifest the routes mirror.
+    generation: u64,
 }
 
 impl Simulation {
@@ -279,15 +281,49 @@ impl Simulation {
             .map_err(host_error)?;
         let queue = Queue::open(database.clone(), clock.clone()).map_err(host_error)?;
         let scheduler = Scheduler::open(database.clone(), clock.clone()).map_err(host_error)?;
-        let plugin = host.load_bytes(component).map_err(host_error)?;
+        host.load_bytes(component).map_err(host_error)?;
+        let mut sim = Simulation {
+            host,
+            platform,
+            database,
+            queue,
+            scheduler,
+            clock,
+            options,
+            routes: Routes::default(),
+            records: Records::default(),
+            routed: 0,
+            automations: Vec::new(),
+            generation: 0,
+        };
+        sim.sync_registrations()?;
+        sim.route_publications()?;
+        Ok(sim)
+    }
+
+    /// Mirrors the serving version's manifest when it changed (a load, a swap, a rollback,
+    /// the crash policy): queue consumers and subscriptions (a removed consumer's queued
+    /// copies are kept, undelivered), broadcast copies per instance, and recurring jobs (new
+    /// ones registered, changed ones updated in place, removed ones cancelled).
+    fn sync_registrations(&mut self) -> Result<(), SimulationError> {
+        let generation = self.host.generation();
+        if generation == self.generation {
+            return Ok(());
+        }
+        let plugin = self
+            .host
+            .plugin()
+            .ok_or_else(|| host_error("no plugin is loaded"))?;
         let manifest = plugin.manifest();
         let mut routes = Routes::default();
-        for c in &manifest.queue_consumers {
-            queue.register_consumer(&c.queue, &c.consumer_group, c.max_retries);
-        }
+        let mut consumers: Vec<(String, String, u32)> = manifest
+            .queue_consumers
+            .iter()
+            .map(|c| (c.queue.clone(), c.consumer_group.clone(), c.max_retries))
+            .collect();
         for s in &manifest.entity_subscriptions {
-            for group in Routes::groups(&s.worker_group, s.delivery, options.instances) {
-                queue.register_consumer(ENTITY_CHANGED_QUEUE, &group, s.max_retries);
+            for group in Routes::groups(&s.worker_group, s.delivery, self.options.instances) {
+                consumers.push((ENTITY_CHANGED_QUEUE.into(), group.clone(), s.max_retries));
                 routes
                     .change_groups
                     .entry(s.kind.clone())
@@ -297,32 +333,46 @@ impl Simulation {
             }
         }
         for s in &manifest.hook_subscriptions {
-            for group in Routes::groups(&s.worker_group, s.delivery, options.instances) {
-                queue.register_consumer(&s.hook, &group, s.max_retries);
+            for group in Routes::groups(&s.worker_group, s.delivery, self.options.instances) {
+                consumers.push((s.hook.clone(), group.clone(), s.max_retries));
                 routes.hook_groups.insert((s.hook.clone(), group.clone()));
                 routes.worker_of.insert(group, s.worker_group.clone());
             }
         }
+        self.queue.replace_consumers(&consumers);
         for j in &manifest.recurring_jobs {
-            scheduler
-                .register(&j.job_id, &j.queue, &j.cron, &j.payload)
+            self.scheduler
+                .ensure(&j.job_id, &j.queue, &j.cron, &j.payload)
                 .map_err(host_error)?;
         }
-        let mut sim = Simulation {
-            host,
-            platform,
-            database,
-            queue,
-            scheduler,
-            clock,
-            options,
-            routes,
-            records: Records::default(),
-            routed: 0,
-            automations: Vec::new(),
-        };
-        sim.route_publications()?;
-        Ok(sim)
+        let keep: Vec<String> = manifest
+            .recurring_jobs
+            .iter()
+            .map(|j| j.job_id.clone())
+            .collect();
+        self.scheduler.retain(&keep).map_err(host_error)?;
+        self.routes = routes;
+        self.generation = generation;
+        Ok(())
+    }
+
+    /// Hot-swaps the plugin to `component` (see [`PluginHost::swap_bytes`]) and mirrors the new
+    /// manifest; answers what the swap did.
+    pub fn swap_plugin(
+        &mut self,
+        component: &[u8],
+    ) -> Result<crate::host::SwapReport, SimulationError> {
+        let report = self.host.swap_bytes(component).map_err(host_error)?;
+        self.sync_registrations()?;
+        self.settle()?;
+        Ok(report)
+    }
+
+    /// Rolls the plugin back to its previous version and mirrors its manifest.
+    pub fn rollback_plugin(&mut self) -> Result<(), SimulationError> {
+        self.host.rollback().map_err(host_error)?;
+        self.sync_registrations()?;
+        self.settle()
     }
 
     /// Turns on fault injection: every delivery is made twice.
@@ -814,6 +864,7 @@ impl Simulation {
                 }
             }
             self.route_publications()?;
+            self.sync_registrations()?;
         }
         Err(SimulationError::Runaway)
     }

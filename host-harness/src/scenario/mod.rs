@@ -4,5 +4,5 @@
 pub mod parse;
 pub mod run;
 
-pub use parse::{parse, Scenario};
+pub use parse::{parse, parse_file, Scenario};
 pub use run::run;

@@ -30,6 +30,9 @@ pub struct Scenario {
     /// Simulated host instances (optional `instances`, default 1): a broadcast subscription
     /// receives one copy per instance.
     pub instances: u32,
+    /// The directory `swap_plugin` paths are relative to (the scenario file's; set by
+    /// [`parse_file`]; the working directory when `None`).
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 /// One step with its optional label.
@@ -71,6 +74,7 @@ pub const REPORT_SECTIONS: &[&str] = &[
     "entityChanges",
     "triggerEvents",
     "automationRuns",
+    "versionEvents",
     "snapshots",
     "streaks",
     "achievements",
@@ -182,6 +186,8 @@ pub enum Action {
     },
     /// Enqueue a queue's recurring job now.
     RunJob(String),
+    /// Hot-swap the plugin to the component at this path (relative to the scenario file).
+    SwapPlugin(String),
     /// Register an automation.
     Automation {
         /// Its id.
@@ -209,6 +215,7 @@ impl Action {
             Action::Incident { .. } => "incident",
             Action::Rpc { .. } => "rpc",
             Action::RunJob(_) => "run_job",
+            Action::SwapPlugin(_) => "swap_plugin",
             Action::Automation { .. } => "automation",
             Action::Expect(_) => "expect",
         }
@@ -346,7 +353,18 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         duplicate_deliveries: fault("duplicateDeliveries")?,
         reorder_deliveries: fault("reorderDeliveries")?,
         instances,
+        base_dir: None,
     })
+}
+
+/// Reads and parses the scenario file at `path`; its `swap_plugin` paths resolve against the
+/// file's directory.
+pub fn parse_file(path: &std::path::Path) -> Result<Scenario, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut scenario = parse(&text)?;
+    scenario.base_dir = path.parent().map(std::path::Path::to_path_buf);
+    Ok(scenario)
 }
 
 fn string(map: &Map<String, Value>, kind: &str, field: &str) -> Result<String, String> {
@@ -567,9 +585,10 @@ fn parse_step(raw: &Value, known: &mut BTreeSet<String>, clock: &mut i64) -> Res
             Action::Automation { id, when, trigger }
         }
         "swap_plugin" => {
-            return Err(
-                "swap_plugin: hot-swapping is not supported by this harness version yet".into(),
-            )
+            let path = value.as_str().filter(|p| !p.trim().is_empty()).ok_or(
+                "swap_plugin: expected the path of a component, relative to the scenario file",
+            )?;
+            Action::SwapPlugin(path.into())
         }
         other => return Err(format!("unknown step kind {other:?}")),
     };

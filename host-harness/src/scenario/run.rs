@@ -199,7 +199,12 @@ pub fn run(scenario: &Scenario, database: Database, component: &[u8]) -> Result<
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
-        let (result, error) = match run_step(&mut sim, &step.action, &mut named) {
+        let (result, error) = match run_step(
+            &mut sim,
+            &step.action,
+            &mut named,
+            scenario.base_dir.as_deref(),
+        ) {
             Ok(result) => (result, None),
             Err(e) => (Value::Null, Some(e)),
         };
@@ -261,6 +266,7 @@ fn run_step(
     sim: &mut Simulation,
     action: &Action,
     named: &mut BTreeMap<String, Value>,
+    base_dir: Option<&std::path::Path>,
 ) -> Result<Value, String> {
     let now = sim.clock().now_ms();
     match action {
@@ -291,6 +297,18 @@ fn run_step(
             .set_incident(systems, *active)
             .map_err(|e| e.to_string())?,
         Action::RunJob(queue) => sim.run_job_now(queue).map_err(|e| e.to_string())?,
+        Action::SwapPlugin(path) => {
+            let full = base_dir.map_or_else(|| std::path::PathBuf::from(path), |d| d.join(path));
+            let bytes = std::fs::read(&full)
+                .map_err(|e| format!("swap_plugin: cannot read {}: {e}", full.display()))?;
+            let report = sim.swap_plugin(&bytes).map_err(|e| e.to_string())?;
+            // (the wall-clock latency stays out: reports are deterministic)
+            return Ok(json!({
+                "from": report.from,
+                "to": report.to,
+                "migrationsApplied": report.migrations_applied,
+            }));
+        }
         Action::Automation { id, when, trigger } => {
             let when = when.as_ref().map(|w| substitute(w, named)).transpose()?;
             sim.register_automation(id, when.as_ref(), trigger.as_deref())
@@ -444,6 +462,7 @@ fn build_report(sim: &Simulation, systems: &[(String, String)]) -> Result<Value,
             .map(|r| json!({"automation": r.automation, "at": iso(r.at), "ref": r.wake_ref}))
             .collect::<Vec<_>>(),
         "deadLetters": dead,
+        "versionEvents": sim.host().version_events(),
         "invocations": invocations,
     }))
 }
