@@ -29,7 +29,7 @@ fn scenario_files() -> Vec<PathBuf> {
     files
 }
 
-fn run(path: &PathBuf) -> Value {
+fn run(path: &std::path::Path) -> Value {
     let parsed = scenario::parse_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     scenario::run(
         &parsed,
