@@ -238,3 +238,166 @@ fn a_version_that_keeps_trapping_is_rolled_back_automatically() {
     // the restored version serves
     call("count").unwrap();
 }
+
+/// Latency summary in milliseconds.
+fn summary(samples: &mut [f64]) -> String {
+    if samples.is_empty() {
+        return "none".into();
+    }
+    samples.sort_by(f64::total_cmp);
+    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "n={} min={:.2} median={:.2} p99={:.2} max={:.2}",
+        samples.len(),
+        samples[0],
+        pick(0.5),
+        pick(0.99),
+        samples[samples.len() - 1]
+    )
+}
+
+/// The load test: RPC readers and a writer on threads, health transitions that open
+/// and close downtime through the simulated platform, and a swapper alternating the current
+/// and the next release 24 times, with the artifact cache on. Nothing may fail, every
+/// transition's downtime must exist exactly once, and both versions must have served.
+#[test]
+fn swapping_back_and_forth_under_load_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use slo_host::platform::{HealthStatus, Simulation};
+
+    const SWAPS: usize = 24;
+    const OUTAGES: usize = 8;
+    let dir = cache_dir("load");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = HostConfig {
+        artifact_cache: Some(dir.join("artifacts")),
+        rollback_after_traps: None,
+        ..test_config()
+    };
+    let base = std::fs::read(SLO_PLUGIN_PATH).unwrap();
+    let next = std::fs::read(SLO_PLUGIN_NEXT_PATH).unwrap();
+    let mut sim =
+        Simulation::start(config, Database::file(&dir.join("host.db")).unwrap(), &base).unwrap();
+    for (id, name) in [("api", "Public API"), ("web", "Web"), ("db", "Primary DB")] {
+        sim.add_system(id, name).unwrap();
+    }
+    sim.settle().unwrap();
+    let host = sim.host_handle();
+    let objective = |system: &str| {
+        rpc(
+            &host,
+            "createObjective",
+            json!({"systemId": system, "target": 99.9, "windowDays": 30}),
+        )
+        .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let watched = objective("api");
+    let _other = objective("db");
+    let written = objective("web");
+    let sim = Arc::new(Mutex::new(sim));
+    let stop = AtomicBool::new(false);
+    let pauses: Mutex<Vec<f64>> = Mutex::new(Vec::new());
+    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut swap_cold: Vec<f64> = Vec::new();
+    let mut swap_cached: Vec<f64> = Vec::new();
+
+    let timed = |procedure: &str, input: Value| {
+        let started = Instant::now();
+        let outcome = rpc(&host, procedure, input);
+        pauses
+            .lock()
+            .unwrap()
+            .push(started.elapsed().as_secs_f64() * 1000.0);
+        if let Err(e) = outcome {
+            failures.lock().unwrap().push(format!("{procedure}: {e}"));
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    timed("listObjectives", json!({}));
+                    timed("getObjective", json!({"id": watched}));
+                    std::thread::sleep(std::time::Duration::from_millis(3));
+                }
+            });
+        }
+        scope.spawn(|| {
+            let mut target = 99.0;
+            while !stop.load(Ordering::SeqCst) {
+                timed("updateObjective", json!({"id": written, "target": target}));
+                target = if target > 99.8 { 99.0 } else { target + 0.1 };
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+        });
+        let health = scope.spawn(|| {
+            for _ in 0..OUTAGES {
+                for status in [HealthStatus::Unhealthy, HealthStatus::Healthy] {
+                    let mut sim = sim.lock().unwrap();
+                    sim.set_health("api", status).unwrap();
+                    sim.settle().unwrap();
+                    let now = sim.clock().now_ms();
+                    sim.advance_to(now + 60_000).unwrap();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        for i in 0..SWAPS {
+            let bytes = if i % 2 == 0 { &next } else { &base };
+            let report = host.swap_bytes(bytes).unwrap();
+            let ms = report.elapsed.as_secs_f64() * 1000.0;
+            match report.compile {
+                CacheOutcome::Hit => swap_cached.push(ms),
+                _ => swap_cold.push(ms),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
+        health.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+    });
+
+    let mut sim = Arc::try_unwrap(sim).ok().unwrap().into_inner().unwrap();
+    sim.settle().unwrap();
+    let failures = failures.lock().unwrap().clone();
+    assert!(failures.is_empty(), "failed calls: {failures:?}");
+    let counts = sim.host().invocation_counts();
+    assert_eq!((counts.errors, counts.traps), (0, 0), "{counts:?}");
+    assert!(sim.queue().dead_letters().unwrap().is_empty());
+    let versions: Vec<&String> = counts.by_version.keys().collect();
+    assert_eq!(versions.len(), 2, "both versions served: {versions:?}");
+    // every outage opened exactly one event, closed a minute later
+    let events = rpc(
+        sim.host(),
+        "getDowntimeEvents",
+        json!({"objectiveId": watched, "limit": 1000}),
+    )
+    .unwrap();
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), OUTAGES, "{events:#?}");
+    assert!(
+        events.iter().all(|e| e["durationSeconds"] == 60.0),
+        "{events:#?}"
+    );
+    assert_eq!(
+        host.version_events().len(),
+        SWAPS,
+        "every swap recorded, none automatic"
+    );
+    println!(
+        "swap load test: {SWAPS} swaps, {OUTAGES} outages, {} invocations ({:?})",
+        counts.total, counts.by_version
+    );
+    println!("  swap latency, compiled: {}", summary(&mut swap_cold));
+    println!("  swap latency, cached:   {}", summary(&mut swap_cached));
+    println!(
+        "  RPC latency during swaps: {}",
+        summary(&mut pauses.lock().unwrap())
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

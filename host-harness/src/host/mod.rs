@@ -259,6 +259,8 @@ pub struct InvocationCounts {
     pub errors: u64,
     /// Per export name (without arguments).
     pub by_export: BTreeMap<String, u64>,
+    /// Per serving version, `<version> <digest>`.
+    pub by_version: BTreeMap<String, u64>,
 }
 
 /// The host: runtime, services, the loaded plugin and what it published.
@@ -556,6 +558,7 @@ impl PluginHost {
         let plugin = self.current(&export)?;
         let reject = |error: PluginError| {
             self.count(
+                &plugin,
                 "rpc.handle",
                 &Err(Failure::Rejected {
                     error: error.clone(),
@@ -594,12 +597,19 @@ impl PluginHost {
             ))));
         }
         let wit_caller = caller.to_wit();
+        let read_only = spec.kind
+            == crate::bindings::exports::checkstack::plugin::manifest::ProcedureKind::Query;
         let procedure = procedure.to_owned();
         let input = input.to_owned();
-        self.invoke(&plugin, &export, move |p, store| {
+        let call = move |p: &crate::bindings::Plugin, store: &mut wasmtime::Store<_>| {
             p.checkstack_plugin_rpc()
                 .call_handle(store, &procedure, &input, &wit_caller)
-        })
+        };
+        if read_only {
+            self.invoke_read_only(&plugin, &export, call)
+        } else {
+            self.invoke(&plugin, &export, call)
+        }
     }
 
     /// Runs an export of `plugin` in a transaction, publishes its outbox after commit and
@@ -644,12 +654,54 @@ impl PluginHost {
         ) -> wasmtime::Result<Result<R, wit::PluginError>>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<R, InvocationError> {
+        self.invoke_in(
+            plugin,
+            export,
+            TransactionMode::Transaction,
+            before_call,
+            call,
+            before_commit,
+        )
+    }
+
+    /// Runs an export in a read-only transaction (query procedures, entity reads, derivers).
+    pub fn invoke_read_only<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        export: &str,
+        call: impl FnOnce(
+            &crate::bindings::Plugin,
+            &mut wasmtime::Store<crate::runtime::InvocationState>,
+        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+    ) -> Result<R, InvocationError> {
+        self.invoke_in(
+            plugin,
+            export,
+            TransactionMode::ReadOnly,
+            |_| Ok(()),
+            call,
+            |_, _| Ok(()),
+        )
+    }
+
+    fn invoke_in<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        export: &str,
+        mode: TransactionMode,
+        before_call: impl FnOnce(Option<&Transaction>) -> Result<(), Failure>,
+        call: impl FnOnce(
+            &crate::bindings::Plugin,
+            &mut wasmtime::Store<crate::runtime::InvocationState>,
+        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
+    ) -> Result<R, InvocationError> {
         let result = self.runtime.invoke_around(
             &plugin.compiled,
             &plugin.identity,
             &self.services,
             export,
-            TransactionMode::Transaction,
+            mode,
             before_call,
             call,
             before_commit,
@@ -657,13 +709,13 @@ impl PluginHost {
         let export_name = export.split('(').next().unwrap_or(export);
         match result {
             Ok(Invoked { value, outbox, .. }) => {
-                self.count(export_name, &Ok(()));
+                self.count(plugin, export_name, &Ok(()));
                 self.note_outcome(plugin, false);
                 self.publish(plugin, export, outbox);
                 Ok(value)
             }
             Err(error) => {
-                self.count(export_name, &Err(error.failure.clone()));
+                self.count(plugin, export_name, &Err(error.failure.clone()));
                 match error.failure {
                     // Expected, typed outcomes: the caller handles them.
                     Failure::Returned { .. } | Failure::Rejected { .. } => {
@@ -735,7 +787,7 @@ impl PluginHost {
     ) -> Result<Vec<wit::EntityState>, InvocationError> {
         let plugin = self.current("entity-provider.read")?;
         let export = format!("entity-provider.read({kind})");
-        self.invoke(&plugin, &export, |p, store| {
+        self.invoke_read_only(&plugin, &export, |p, store| {
             p.checkstack_plugin_entity_provider()
                 .call_read(store, kind, ids)
         })
@@ -781,16 +833,20 @@ impl PluginHost {
     ) -> Result<Vec<String>, InvocationError> {
         let plugin = self.current("entity-provider.derive")?;
         let export = format!("entity-provider.derive({})", change.kind);
-        self.invoke(&plugin, &export, |p, store| {
+        self.invoke_read_only(&plugin, &export, |p, store| {
             p.checkstack_plugin_entity_provider()
                 .call_derive(store, change)
         })
     }
 
-    fn count(&self, export: &str, outcome: &Result<(), Failure>) {
+    fn count(&self, plugin: &LoadedPlugin, export: &str, outcome: &Result<(), Failure>) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         counts.total += 1;
         *counts.by_export.entry(export.to_owned()).or_default() += 1;
+        *counts
+            .by_version
+            .entry(format!("{} {}", plugin.version(), plugin.digest()))
+            .or_default() += 1;
         match outcome {
             Ok(()) => {}
             Err(Failure::Returned { .. } | Failure::Rejected { .. }) => counts.errors += 1,
@@ -820,6 +876,13 @@ impl PluginHost {
                 entry,
             });
         }
+    }
+
+    /// What was published after the first `from` publications, in order (cheap to call
+    /// repeatedly with a growing `from`).
+    pub fn published_since(&self, from: usize) -> Vec<Publication> {
+        let published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        published[from.min(published.len())..].to_vec()
     }
 
     /// Everything published so far, in publication order.

@@ -242,7 +242,7 @@ fn to_wit_change(event: &ChangeEvent) -> EntityChange {
 
 /// The running simulation.
 pub struct Simulation {
-    host: PluginHost,
+    host: Arc<PluginHost>,
     platform: Arc<SimulatedPlatform>,
     database: Database,
     queue: Queue,
@@ -277,8 +277,10 @@ impl Simulation {
     ) -> Result<Self, SimulationError> {
         let clock = config.clock.clone();
         let platform = Arc::new(SimulatedPlatform::new(clock.clone()));
-        let host = PluginHost::with_platform(config, database.clone(), platform.clone())
-            .map_err(host_error)?;
+        let host = Arc::new(
+            PluginHost::with_platform(config, database.clone(), platform.clone())
+                .map_err(host_error)?,
+        );
         let queue = Queue::open(database.clone(), clock.clone()).map_err(host_error)?;
         let scheduler = Scheduler::open(database.clone(), clock.clone()).map_err(host_error)?;
         host.load_bytes(component).map_err(host_error)?;
@@ -393,6 +395,12 @@ impl Simulation {
     /// The host.
     pub fn host(&self) -> &PluginHost {
         &self.host
+    }
+
+    /// A handle on the host for other threads (RPC callers, a swapper) while the simulation
+    /// runs: the host is shared, the simulation notices version changes by generation.
+    pub fn host_handle(&self) -> Arc<PluginHost> {
+        self.host.clone()
     }
 
     /// The platform services.
@@ -718,9 +726,8 @@ impl Simulation {
 
     /// Routes every publication the host made since the last call.
     fn route_publications(&mut self) -> Result<(), SimulationError> {
-        let all = self.host.published();
-        let fresh: Vec<_> = all[self.routed.min(all.len())..].to_vec();
-        self.routed = all.len();
+        let fresh = self.host.published_since(self.routed);
+        self.routed += fresh.len();
         for p in fresh {
             match p.entry {
                 OutboxEntry::Enqueue {

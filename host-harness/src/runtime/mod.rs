@@ -79,6 +79,9 @@ pub struct PluginIdentity {
 pub enum TransactionMode {
     /// One transaction, committed on `ok`.
     Transaction,
+    /// One read-only transaction (deferred: it neither waits for nor blocks writers); guest
+    /// writes are refused. For query procedures, entity reads and derivers.
+    ReadOnly,
     /// No database: SQL calls are refused (for `manifest.describe`).
     NoDatabase,
 }
@@ -297,13 +300,18 @@ impl Runtime {
         let sequence = services.next_sequence();
         let mut transaction = match mode {
             TransactionMode::NoDatabase => None,
-            TransactionMode::Transaction => {
+            TransactionMode::Transaction | TransactionMode::ReadOnly => {
                 let conn = services.database.checkout().map_err(|e| {
                     fail(Failure::Host {
                         message: format!("database unavailable: {e}"),
                     })
                 })?;
-                Some(Transaction::begin(conn, None).map_err(|e| {
+                let begun = if mode == TransactionMode::ReadOnly {
+                    Transaction::begin_read_only(conn, None)
+                } else {
+                    Transaction::begin(conn, None)
+                };
+                Some(begun.map_err(|e| {
                     fail(Failure::Host {
                         message: format!("cannot begin a transaction: {e}"),
                     })

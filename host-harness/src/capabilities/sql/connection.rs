@@ -21,6 +21,7 @@ pub const HOST_TABLE_PREFIX: &str = "_host_";
 pub struct SqlConnection {
     conn: Connection,
     guest_mode: Arc<AtomicBool>,
+    read_only: Arc<AtomicBool>,
     denial: Arc<Mutex<Option<String>>>,
 }
 
@@ -44,13 +45,21 @@ impl SqlConnection {
                 .map_err(classify)?;
         }
         let guest_mode = Arc::new(AtomicBool::new(false));
+        let read_only = Arc::new(AtomicBool::new(false));
         let denial = Arc::new(Mutex::new(None));
-        let (flag, slot) = (guest_mode.clone(), denial.clone());
+        let (flag, reading, slot) = (guest_mode.clone(), read_only.clone(), denial.clone());
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
             if !flag.load(Ordering::SeqCst) {
                 return Authorization::Allow;
             }
-            match guest_denial(&ctx.action) {
+            let refused = guest_denial(&ctx.action).or_else(|| {
+                (reading.load(Ordering::SeqCst) && writes(&ctx.action)).then(|| {
+                    "this invocation is read-only (a query procedure, an entity read or a \
+                     deriver): writes belong in a mutation"
+                        .to_owned()
+                })
+            });
+            match refused {
                 None => Authorization::Allow,
                 Some(reason) => {
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
@@ -61,8 +70,14 @@ impl SqlConnection {
         Ok(SqlConnection {
             conn,
             guest_mode,
+            read_only,
             denial,
         })
+    }
+
+    /// Makes guest statements read-only (or writable again).
+    pub fn set_read_only(&self, on: bool) {
+        self.read_only.store(on, Ordering::SeqCst);
     }
 
     /// The raw connection, for host statements.
@@ -93,6 +108,25 @@ impl SqlConnection {
             SqlError::classify(e, denial)
         })
     }
+}
+
+/// Whether `action` changes the database.
+fn writes(action: &AuthAction<'_>) -> bool {
+    matches!(
+        action,
+        AuthAction::Insert { .. }
+            | AuthAction::Update { .. }
+            | AuthAction::Delete { .. }
+            | AuthAction::CreateTable { .. }
+            | AuthAction::CreateIndex { .. }
+            | AuthAction::CreateView { .. }
+            | AuthAction::DropTable { .. }
+            | AuthAction::DropIndex { .. }
+            | AuthAction::DropView { .. }
+            | AuthAction::AlterTable { .. }
+            | AuthAction::Reindex { .. }
+            | AuthAction::Analyze { .. }
+    )
 }
 
 fn host_table(name: &str) -> bool {

@@ -24,9 +24,31 @@ impl Transaction {
     /// Begins an immediate (write-locking) transaction on `conn`. Guest statements running past
     /// `deadline` are interrupted.
     pub fn begin(conn: PooledConnection, deadline: Option<Instant>) -> Result<Self, SqlError> {
+        Self::open(conn, deadline, false)
+    }
+
+    /// Begins a read-only transaction: a deferred one (in WAL mode it never waits for, nor
+    /// blocks, writers), whose guest statements may only read.
+    pub fn begin_read_only(
+        conn: PooledConnection,
+        deadline: Option<Instant>,
+    ) -> Result<Self, SqlError> {
+        Self::open(conn, deadline, true)
+    }
+
+    fn open(
+        conn: PooledConnection,
+        deadline: Option<Instant>,
+        read_only: bool,
+    ) -> Result<Self, SqlError> {
         conn.raw()
-            .execute_batch("BEGIN IMMEDIATE")
+            .execute_batch(if read_only {
+                "BEGIN DEFERRED"
+            } else {
+                "BEGIN IMMEDIATE"
+            })
             .map_err(|e| SqlError::classify(e, None))?;
+        conn.set_read_only(read_only);
         Ok(Transaction {
             conn: Some(conn),
             deadline,
@@ -172,7 +194,9 @@ impl Transaction {
         if result.is_err() {
             self.rollback_inner();
         }
-        self.conn = None;
+        if let Some(conn) = self.conn.take() {
+            conn.set_read_only(false);
+        }
         result
     }
 
@@ -183,6 +207,7 @@ impl Transaction {
 
     fn rollback_inner(&mut self) {
         if let Some(conn) = self.conn.take() {
+            conn.set_read_only(false);
             if !conn.raw().is_autocommit() {
                 if let Err(e) = conn.raw().execute_batch("ROLLBACK") {
                     tracing::error!("rollback failed: {e}");
