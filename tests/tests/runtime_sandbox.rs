@@ -291,3 +291,18 @@ fn counts_invocations_traps_and_errors() {
     assert_eq!((counts.total, counts.traps, counts.errors), (4, 1, 1));
     assert_eq!(counts.by_export.get("rpc.handle"), Some(&3));
 }
+
+/// A procedure declared `query` runs in a read-only transaction: its write is refused by the
+/// host, the call fails, and nothing is kept.
+#[test]
+fn a_query_procedure_cannot_write() {
+    let host = fixture_host();
+    let caller = slo_host::host::Caller::anonymous(&[]);
+    let error = host.call_rpc("query-write", "{}", &caller).unwrap_err();
+    assert!(
+        error.to_string().contains("read-only"),
+        "the error names the rule: {error}"
+    );
+    // a query that only reads works
+    assert_eq!(host.call_rpc("count", "{}", &caller).unwrap(), "0");
+}
