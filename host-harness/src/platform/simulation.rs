@@ -73,26 +73,6 @@ pub struct Emission {
     pub at: i64,
 }
 
-/// An entity change as reports show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangeRecord {
-    /// Kind.
-    pub kind: String,
-    /// Id.
-    pub id: String,
-    /// State before.
-    pub prev: Option<Value>,
-    /// State after.
-    pub next: Option<Value>,
-    /// Changed fields → next values.
-    pub delta: Value,
-    /// Changed fields, sorted.
-    pub changed_fields: Vec<String>,
-    /// When, epoch ms.
-    pub occurred_at: i64,
-}
-
 /// What the simulation has recorded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -102,7 +82,7 @@ pub struct Records {
     /// Signals, in publication order.
     pub signals: Vec<Emission>,
     /// Entity changes, in publication order.
-    pub entity_changes: Vec<ChangeRecord>,
+    pub entity_changes: Vec<ChangeEvent>,
     /// Trigger events: derived from entity changes, or fired by hooks, in order.
     pub trigger_events: Vec<TriggerEvent>,
     /// Automation runs: each false → true edge of a registered automation's condition.
@@ -488,16 +468,9 @@ impl Simulation {
         for trigger in self.derive(&event) {
             self.trigger_fired(&trigger, &source, None);
         }
-        self.records.entity_changes.push(ChangeRecord {
-            kind: event.kind.clone(),
-            id: event.id.clone(),
-            prev: event.prev,
-            next: event.next,
-            delta: event.delta,
-            changed_fields: event.changed_fields,
-            occurred_at: event.occurred_at,
-        });
-        self.wake_automations(&event.kind, &event.id);
+        let (kind, id) = (event.kind.clone(), event.id.clone());
+        self.records.entity_changes.push(event);
+        self.wake_automations(&kind, &id);
     }
 
     /// host-contract §2: every deriver of the change's kind in registration order; a failing
