@@ -8,6 +8,7 @@
 //!   init) and invoke its exports, publishing what each committed invocation buffered.
 //! * [`platform`]: the simulated platform plugins (catalog, health, dependencies,
 //!   maintenance, incidents) a plugin reaches through the `platform` import.
+//! * [`serve`]: `slo-host serve`, the plugin behind an HTTP API on the real clock.
 //! * [`bindings`]: generated from `wit/`.
 
 pub mod artifacts;
@@ -19,3 +20,4 @@ pub mod inspect;
 pub mod platform;
 pub mod runtime;
 pub mod scenario;
+pub mod serve;

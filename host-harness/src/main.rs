@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    slo_host::cli::init_tracing();
     let cli = slo_host::cli::Cli::parse();
+    slo_host::cli::init_tracing(cli.command.default_log_filter());
     match slo_host::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

@@ -313,6 +313,22 @@ impl Queue {
         Ok(next)
     }
 
+    /// How many copies are queued or in flight (of any group): what a stopping host leaves
+    /// for the next start.
+    pub fn queued_count(&self) -> Result<u64, QueueError> {
+        let count: i64 = self
+            .db
+            .checkout()?
+            .raw()
+            .query_row(
+                "SELECT COUNT(*) FROM _host_queue_jobs WHERE state IN ('queued', 'in_flight')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(storage)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// The earliest instant a queued copy of a registered group becomes due, if any.
     pub fn next_due_at(&self) -> Result<Option<i64>, QueueError> {
         let conn = self.db.checkout()?;

@@ -213,6 +213,38 @@ impl Scheduler {
             at,
         }))
     }
+
+    /// Like [`Scheduler::take_due`], but a job that missed several firings (the host was down
+    /// or busy) fires once, at its latest missed instant, and moves to its first match after
+    /// `until`: a real-clock host that restarts after a day does not replay 1,440 minute runs.
+    pub fn take_due_coalesced(&self, until: i64) -> Result<Option<DueJob>, ScheduleError> {
+        let Some(mut due) = self.take_due(until)? else {
+            return Ok(None);
+        };
+        let conn = self.db.checkout()?;
+        let (pattern, mut next): (String, i64) = conn
+            .raw()
+            .query_row(
+                "SELECT cron, next_at FROM _host_recurring_jobs WHERE job_id = ?",
+                [&due.job_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(storage)?;
+        if next > until {
+            return Ok(Some(due));
+        }
+        while next <= until {
+            due.at = next;
+            next = next_after(&due.job_id, &pattern, next)?;
+        }
+        conn.raw()
+            .execute(
+                "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
+                rusqlite::params![next, due.job_id],
+            )
+            .map_err(storage)?;
+        Ok(Some(due))
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +261,22 @@ mod tests {
         DateTime::<Utc>::from_timestamp_millis(ms)
             .unwrap()
             .to_rfc3339()
+    }
+
+    #[test]
+    fn missed_firings_coalesce_into_one_run_at_the_latest_missed_instant() {
+        let clock = Clock::virtual_at(ms("2026-06-30T10:00:30Z"));
+        let s = Scheduler::open(Database::in_memory().unwrap(), clock.clone()).unwrap();
+        s.register("refresh", "slo-refresh", "* * * * *", "{}")
+            .unwrap();
+        clock.set_ms(ms("2026-06-30T12:00:10Z")).unwrap();
+        let due = s.take_due_coalesced(clock.now_ms()).unwrap().unwrap();
+        assert_eq!(iso(due.at), "2026-06-30T12:00:00+00:00");
+        assert!(s.take_due_coalesced(clock.now_ms()).unwrap().is_none());
+        assert_eq!(
+            iso(s.next_at().unwrap().unwrap()),
+            "2026-06-30T12:01:00+00:00"
+        );
     }
 
     #[test]

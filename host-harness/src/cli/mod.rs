@@ -1,10 +1,12 @@
 //! The `slo-host` command line: argument parsing and one module per subcommand.
 
+mod admin;
 mod call;
 mod demo;
 mod inspect;
 mod report;
 mod scenario;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,6 +70,28 @@ pub enum Command {
         #[command(flatten)]
         run: RunOptions,
     },
+    /// Serve the plugin on the real clock behind an HTTP JSON API (RPC, platform admin,
+    /// hot swap, rollback, status) until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Ask a running `slo-host serve`: status, swap, rollback.
+    Admin {
+        /// What to ask.
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+        #[command(flatten)]
+        target: admin::AdminTarget,
+    },
+}
+
+impl Command {
+    /// The log filter used when `RUST_LOG` is unset: a long-running server tells what it does
+    /// (swaps, refusals); one-shot commands only warn.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
 }
 
 /// Scenario subcommands.
@@ -107,13 +131,14 @@ impl CallerPreset {
     }
 }
 
-/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default: warnings).
-pub fn init_tracing() {
+/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (else by `default_filter`).
+pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -131,6 +156,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             caller,
             run,
         } => call::run(&run, &procedure, &input, caller.caller()),
+        Command::Serve(args) => serve::run(args),
+        Command::Admin { command, target } => admin::run(&target, &command),
     }
 }
 

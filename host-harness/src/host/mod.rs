@@ -268,7 +268,7 @@ pub struct PluginHost {
     runtime: Runtime,
     services: HostServices,
     plugin: RwLock<Option<Arc<LoadedPlugin>>>,
-    published: Mutex<Vec<Publication>>,
+    published: Mutex<PublicationLog>,
     counts: Mutex<InvocationCounts>,
     entities: RwLock<EntityRegistry>,
     triggers: RwLock<TriggerRegistry>,
@@ -280,6 +280,16 @@ pub struct PluginHost {
     trap_streak: Mutex<(String, u32)>,
     events: Mutex<Vec<VersionEvent>>,
     generation: std::sync::atomic::AtomicU64,
+}
+
+/// What committed invocations published, numbered from 0 in publication order. The oldest
+/// entries can be forgotten (a long-running host keeps only what is not yet routed); numbers
+/// never shift.
+#[derive(Default)]
+struct PublicationLog {
+    /// How many entries were forgotten: the number of `entries[0]`.
+    forgotten: usize,
+    entries: std::collections::VecDeque<Publication>,
 }
 
 /// An entity's (kind, id).
@@ -335,7 +345,7 @@ impl PluginHost {
             runtime,
             services,
             plugin: RwLock::new(None),
-            published: Mutex::new(Vec::new()),
+            published: Mutex::new(PublicationLog::default()),
             counts: Mutex::new(InvocationCounts::default()),
             entities: RwLock::new(entities),
             triggers: RwLock::new(TriggerRegistry::default()),
@@ -869,7 +879,7 @@ impl PluginHost {
                 }
                 _ => {}
             }
-            published.push(Publication {
+            published.entries.push_back(Publication {
                 at_ms,
                 plugin: plugin.id().into(),
                 export: export.into(),
@@ -879,18 +889,26 @@ impl PluginHost {
     }
 
     /// What was published after the first `from` publications, in order (cheap to call
-    /// repeatedly with a growing `from`).
+    /// repeatedly with a growing `from`). Numbers count forgotten publications too.
     pub fn published_since(&self, from: usize) -> Vec<Publication> {
-        let published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-        published[from.min(published.len())..].to_vec()
+        let log = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        let skip = from.saturating_sub(log.forgotten).min(log.entries.len());
+        log.entries.range(skip..).cloned().collect()
     }
 
-    /// Everything published so far, in publication order.
+    /// Everything published and not forgotten, in publication order.
     pub fn published(&self) -> Vec<Publication> {
-        self.published
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let log = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        log.entries.iter().cloned().collect()
+    }
+
+    /// Forgets the first `upto` publications (those a router has already handled), so that a
+    /// long-running host's log stays bounded.
+    pub fn forget_published(&self, upto: usize) {
+        let mut log = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        let drop = upto.saturating_sub(log.forgotten).min(log.entries.len());
+        log.entries.drain(..drop);
+        log.forgotten += drop;
     }
 
     /// Invocation counts so far.

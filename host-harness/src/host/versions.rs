@@ -31,7 +31,8 @@ pub struct VersionInfo {
 }
 
 impl VersionInfo {
-    fn of(plugin: &LoadedPlugin) -> Self {
+    /// The identity of a loaded version.
+    pub fn of(plugin: &LoadedPlugin) -> Self {
         VersionInfo {
             id: plugin.id().into(),
             version: plugin.version().into(),

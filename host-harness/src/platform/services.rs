@@ -40,7 +40,7 @@ impl HealthStatus {
 }
 
 /// A recorded maintenance window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Maintenance {
     /// The system.
     pub system_id: String,
@@ -52,13 +52,13 @@ pub struct Maintenance {
     pub status: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 struct System {
     name: String,
     health: HealthStatus,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
 struct State {
     systems: BTreeMap<String, System>,
     /// (source, target): source depends on target.
@@ -103,6 +103,21 @@ impl SimulatedPlatform {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Everything the platform holds (systems, health, dependencies, overrides, maintenance,
+    /// history), as JSON: a long-running host saves it so that a restart over the same
+    /// database finds the catalog it left.
+    pub fn snapshot(&self) -> Value {
+        serde_json::to_value(&*self.state()).unwrap_or(Value::Null)
+    }
+
+    /// Replaces everything the platform holds with a [`SimulatedPlatform::snapshot`]. Nothing
+    /// is emitted: the changes that built it were emitted when they happened.
+    pub fn restore(&self, snapshot: Value) -> Result<(), serde_json::Error> {
+        let restored: State = serde_json::from_value(snapshot)?;
+        *self.state() = restored;
+        Ok(())
     }
 
     /// Adds (or renames) a catalog system; new systems start healthy.

@@ -235,6 +235,9 @@ pub struct Simulation {
     automations: Vec<Automation>,
     /// The host generation whose manifest the routes mirror.
     generation: u64,
+    /// Hooks emitted by this process: with the clock, it makes every emission's job id unique
+    /// (also across restarts over one database, and after [`Simulation::trim_history`]).
+    hooks_emitted: u64,
 }
 
 impl Simulation {
@@ -277,6 +280,7 @@ impl Simulation {
             routed: 0,
             automations: Vec::new(),
             generation: 0,
+            hooks_emitted: 0,
         };
         sim.sync_registrations()?;
         sim.route_publications()?;
@@ -675,10 +679,11 @@ impl Simulation {
             payload: payload.clone(),
             at: self.clock.now_ms(),
         });
+        self.hooks_emitted += 1;
         let job = NewJob {
             queue: hook.into(),
             payload: payload.to_string(),
-            job_id: format!("hook-{}", self.records.hooks.len()),
+            job_id: format!("hook-{}-{}", self.clock.now_ms(), self.hooks_emitted),
             dedupe: true,
             delay_ms: 0,
             priority: 0,
@@ -871,18 +876,60 @@ impl Simulation {
         self.settle()
     }
 
+    /// One tick of a host on the real clock: every recurring job due by now is enqueued once
+    /// (missed firings coalesce into one run, see [`Scheduler::take_due_coalesced`]), then
+    /// everything due runs. Answers when the next cron firing or delayed job is due.
+    pub fn run_due(&mut self) -> Result<Option<i64>, SimulationError> {
+        let now = self.clock.now_ms();
+        while let Some(due) = self.scheduler.take_due_coalesced(now).map_err(host_error)? {
+            self.enqueue_recurring(due)?;
+        }
+        self.settle()?;
+        self.next_due_at()
+    }
+
+    /// When the next cron firing or delayed (retrying) job is due, if any.
+    pub fn next_due_at(&self) -> Result<Option<i64>, SimulationError> {
+        let cron = self.scheduler.next_at().map_err(host_error)?;
+        let delayed = self.queue.next_due_at().map_err(host_error)?;
+        Ok([cron, delayed].into_iter().flatten().min())
+    }
+
+    /// Forgets history a long-running host no longer needs: the host's publications already
+    /// routed, and all but the newest `keep` entries of every record list. Routing is
+    /// unaffected; reports built afterwards show only what was kept.
+    pub fn trim_history(&mut self, keep: usize) {
+        self.host.forget_published(self.routed);
+        let records = &mut self.records;
+        trim_front(&mut records.hooks, keep);
+        trim_front(&mut records.signals, keep);
+        trim_front(&mut records.entity_changes, keep);
+        trim_front(&mut records.trigger_events, keep);
+        trim_front(&mut records.automation_runs, keep);
+    }
+
+    fn enqueue_recurring(
+        &mut self,
+        due: crate::capabilities::scheduler::DueJob,
+    ) -> Result<(), SimulationError> {
+        let job_id = format!("{}:{}", due.job_id, due.at);
+        self.queue
+            .enqueue(&NewJob {
+                queue: due.queue,
+                payload: due.payload,
+                job_id,
+                dedupe: true,
+                delay_ms: 0,
+                priority: 0,
+            })
+            .map_err(host_error)?;
+        Ok(())
+    }
+
     /// Moves the clock to `target`, running every cron and delayed job due on the way at its
     /// own instant, oldest first, settling after each.
     pub fn advance_to(&mut self, target: i64) -> Result<(), SimulationError> {
-        loop {
-            let cron = self.scheduler.next_at().map_err(host_error)?;
-            let delayed = self.queue.next_due_at().map_err(host_error)?;
-            let next = [cron, delayed]
-                .into_iter()
-                .flatten()
-                .filter(|t| *t <= target)
-                .min();
-            let Some(at) = next else { break };
+        while let Some(at) = self.next_due_at()?.filter(|t| *t <= target) {
             if at > self.clock.now_ms() {
                 self.clock.set_ms(at).map_err(host_error)?;
             }
@@ -891,17 +938,7 @@ impl Simulation {
                 .take_due(self.clock.now_ms())
                 .map_err(host_error)?
             {
-                let job_id = format!("{}:{}", due.job_id, due.at);
-                self.queue
-                    .enqueue(&NewJob {
-                        queue: due.queue,
-                        payload: due.payload,
-                        job_id,
-                        dedupe: true,
-                        delay_ms: 0,
-                        priority: 0,
-                    })
-                    .map_err(host_error)?;
+                self.enqueue_recurring(due)?;
             }
             self.settle()?;
         }
@@ -910,4 +947,10 @@ impl Simulation {
         }
         self.settle()
     }
+}
+
+/// Drops all but the last `keep` entries of `list`.
+fn trim_front<T>(list: &mut Vec<T>, keep: usize) {
+    let excess = list.len().saturating_sub(keep);
+    list.drain(..excess);
 }

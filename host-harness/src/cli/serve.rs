@@ -1,0 +1,87 @@
+//! `slo-host serve`: start the long-running host and serve until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{component_bytes, RunOptions};
+use crate::serve::{CallerTable, ServeOptions, Server};
+
+/// The flags of `slo-host serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Listen here (loopback by default; port 0 picks a free port, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = crate::serve::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Swap in process whenever the `--plugin` file changes.
+    #[arg(long)]
+    pub watch: bool,
+    /// A JSON file mapping bearer tokens to callers: {"tokens": {"TOKEN": {"user", "rules"}}}.
+    #[arg(long, value_name = "FILE")]
+    pub callers: Option<PathBuf>,
+    /// Map a bearer token to a caller: TOKEN=USER:RULE,RULE (repeatable). The admin
+    /// endpoints need the `host.admin` rule. Prefer --callers: flags show in `ps`.
+    #[arg(long = "token", value_name = "TOKEN=USER:RULES")]
+    pub tokens: Vec<String>,
+    /// Cache compiled components in this directory (swaps to a version seen before skip
+    /// compilation).
+    #[arg(long, value_name = "DIR")]
+    pub artifact_cache: Option<PathBuf>,
+    /// HTTP worker threads.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub http_threads: usize,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+/// Runs `slo-host serve`.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut callers = match &args.callers {
+        Some(path) => CallerTable::from_file(path)?,
+        None => CallerTable::default(),
+    };
+    for flag in &args.tokens {
+        callers.add_flag(flag)?;
+    }
+    let token_count = callers.len();
+    let server = Server::start(ServeOptions {
+        listen: args.listen.clone(),
+        component: component_bytes(args.run.plugin.as_deref())?,
+        component_path: args.run.plugin.clone(),
+        watch: args.watch,
+        database: args.run.db.clone(),
+        artifact_cache: args.artifact_cache.clone(),
+        callers,
+        http_threads: args.http_threads,
+    })?;
+    print_banner(&server, &args, token_count)?;
+    let stopped = server.run_until_signal()?;
+    println!(
+        "stopped: every request in hand answered; {} deliveries left queued in the database",
+        stopped.queued
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_banner(server: &Server, args: &ServeArgs, tokens: usize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on http://{}", server.addr())?;
+    if let Some(v) = server.serving() {
+        writeln!(out, "  serving  {} {} {}", v.id, v.version, v.digest)?;
+    }
+    let database = args.run.db.as_ref().map_or_else(
+        || "in memory (gone at exit)".to_owned(),
+        |p| p.display().to_string(),
+    );
+    writeln!(out, "  database {database}")?;
+    writeln!(
+        out,
+        "  callers  {tokens} bearer token(s); requests without one are anonymous"
+    )?;
+    if let (true, Some(path)) = (args.watch, &args.run.plugin) {
+        writeln!(out, "  watching {}", path.display())?;
+    }
+    writeln!(out, "  stop with Ctrl-C (SIGINT) or SIGTERM")?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! The HTTP JSON API, independent of the HTTP server: a [`Request`] in, a [`Reply`] out.
+//!
+//! | method and path | who | what |
+//! |---|---|---|
+//! | `GET /healthz` | anyone | liveness |
+//! | `POST /rpc/{procedure}` | the token's caller | the procedure's JSON answer |
+//! | `GET /admin/status` | `host.admin` | serving and previous version, invocation counts, version events, watcher |
+//! | `POST /admin/health` | `host.admin` | `{"systemId", "status"}`: a health change |
+//! | `POST /admin/systems` | `host.admin` | `{"id", "name"?}`: a catalog system |
+//! | `POST /admin/dependencies` | `host.admin` | `{"source", "target", "remove"?}`: a dependency edge |
+//! | `POST /admin/swap` | `host.admin` | `{"path"}`: hot-swap to that component |
+//! | `POST /admin/rollback` | `host.admin` | back to the previous version |
+//!
+//! Errors are `{"error": {"code", "message"}}` with the plugin's codes (`invalid` 400,
+//! `not-found` 404, `denied` 403, `conflict` 409, `internal` 500), the runtime's (`trap`,
+//! `deadline`, `memory`, `fuel`: 500; `host`: 503) and the server's own (`unauthorized` 401,
+//! `method-not-allowed` 405, `swap-refused` 422, `shutting-down` 503).
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::callers::{CallerError, ADMIN_RULE};
+use super::shared::{save_platform, Shared};
+use crate::capabilities::clock::to_rfc3339;
+use crate::host::{Caller, SwapReport, VersionInfo};
+use crate::platform::simulation::Simulation;
+use crate::platform::HealthStatus;
+use crate::runtime::{Failure, InvocationError, PluginError};
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// An HTTP request, as the API sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `POST`…
+    pub method: String,
+    /// The path, without the query string.
+    pub path: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The body (empty: `{}`).
+    pub body: String,
+}
+
+/// An HTTP reply: a status and a JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// JSON text.
+    pub body: String,
+}
+
+impl Reply {
+    /// 200 with `body`.
+    pub fn ok(body: &Value) -> Self {
+        Reply {
+            status: 200,
+            body: body.to_string(),
+        }
+    }
+
+    /// An error reply in the API's shape.
+    pub fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
+        let body = json!({ "error": { "code": code, "message": message.into() } });
+        Reply {
+            status,
+            body: body.to_string(),
+        }
+    }
+
+    fn plugin_error(error: &PluginError) -> Self {
+        let status = match error {
+            PluginError::Invalid(_) => 400,
+            PluginError::NotFound(_) => 404,
+            PluginError::Denied(_) => 403,
+            PluginError::Conflict(_) => 409,
+            PluginError::Internal(_) => 500,
+        };
+        Reply::error(status, error.code(), error.message())
+    }
+
+    fn invocation_error(error: &InvocationError) -> Self {
+        match &error.failure {
+            Failure::Rejected { error } | Failure::Returned { error } => Reply::plugin_error(error),
+            Failure::Host { .. } => Reply::error(503, error.code(), error.to_string()),
+            _ => Reply::error(500, error.code(), error.to_string()),
+        }
+    }
+}
+
+/// Answers one request.
+pub fn handle(shared: &Shared, request: &Request) -> Reply {
+    if shared.is_stopping() {
+        return Reply::error(503, "shutting-down", "the host is shutting down");
+    }
+    let method = request.method.as_str();
+    let path = request.path.as_str();
+    if path == "/healthz" {
+        return expect_method(method, "GET").unwrap_or_else(|| Reply::ok(&json!({"status": "ok"})));
+    }
+    let caller = match shared.callers.resolve(request.authorization.as_deref()) {
+        Ok(caller) => caller,
+        Err(error) => return unauthorized(&error),
+    };
+    if let Some(procedure) = path.strip_prefix("/rpc/") {
+        return expect_method(method, "POST")
+            .unwrap_or_else(|| call(shared, procedure, &request.body, &caller));
+    }
+    let Some(action) = path.strip_prefix("/admin/") else {
+        return Reply::error(404, "not-found", format!("no route {method} {path}"));
+    };
+    let wanted = if action == "status" { "GET" } else { "POST" };
+    if let Some(reply) = expect_method(method, wanted) {
+        return reply;
+    }
+    if !is_admin_action(action) {
+        return Reply::error(404, "not-found", format!("no route {method} {path}"));
+    }
+    if !caller.holds(ADMIN_RULE) {
+        return Reply::error(
+            403,
+            "denied",
+            format!("{path} requires the {ADMIN_RULE} rule"),
+        );
+    }
+    admin(shared, action, &request.body)
+}
+
+fn expect_method(method: &str, wanted: &str) -> Option<Reply> {
+    (method != wanted).then(|| {
+        Reply::error(
+            405,
+            "method-not-allowed",
+            format!("use {wanted}, not {method}"),
+        )
+    })
+}
+
+fn unauthorized(error: &CallerError) -> Reply {
+    Reply::error(401, "unauthorized", error.to_string())
+}
+
+fn is_admin_action(action: &str) -> bool {
+    matches!(
+        action,
+        "status" | "health" | "systems" | "dependencies" | "swap" | "rollback"
+    )
+}
+
+/// `POST /rpc/{procedure}`: the body must be JSON; the plugin validates its shape.
+fn call(shared: &Shared, procedure: &str, body: &str, caller: &Caller) -> Reply {
+    let input = if body.trim().is_empty() { "{}" } else { body };
+    if let Err(e) = serde_json::from_str::<Value>(input) {
+        return Reply::error(400, "invalid", format!("the request body is not JSON: {e}"));
+    }
+    let outcome = shared.host.call_rpc(procedure, input, caller);
+    // What the call published (queue jobs, hooks, entity requests) is routed by the driver.
+    shared.wake_driver();
+    match outcome {
+        Ok(output) => Reply {
+            status: 200,
+            body: output,
+        },
+        Err(error) => Reply::invocation_error(&error),
+    }
+}
+
+fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
+    let mut simulation = shared.simulation();
+    let outcome = match action {
+        "status" => return status(shared, &simulation),
+        "health" => parse(body).and_then(|b| set_health(&mut simulation, b)),
+        "systems" => parse(body).and_then(|b| add_system(&mut simulation, b)),
+        "dependencies" => parse(body).and_then(|b| set_dependency(&simulation, b)),
+        "swap" => parse(body).and_then(|b| swap(&mut simulation, b)),
+        "rollback" => rollback(&mut simulation),
+        _ => Err(Reply::error(
+            404,
+            "not-found",
+            format!("no admin action {action}"),
+        )),
+    };
+    match outcome {
+        Ok(answer) => {
+            if let Err(e) = save_platform(&simulation) {
+                tracing::warn!("could not save the platform state: {e}");
+            }
+            Reply::ok(&answer)
+        }
+        Err(reply) => reply,
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &str) -> Result<T, Reply> {
+    let text = if body.trim().is_empty() { "{}" } else { body };
+    serde_json::from_str(text).map_err(|e| Reply::error(400, "invalid", e.to_string()))
+}
+
+fn host_failure(e: impl std::fmt::Display) -> Reply {
+    Reply::error(503, "host", e.to_string())
+}
+
+fn require_system(simulation: &Simulation, field: &str, id: &str) -> Result<(), Reply> {
+    if simulation.platform().has_system(id) {
+        Ok(())
+    } else {
+        Err(Reply::error(
+            404,
+            "not-found",
+            format!("{field}: no system {id:?} (add it with POST /admin/systems)"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct HealthBody {
+    system_id: String,
+    status: HealthStatus,
+}
+
+fn set_health(simulation: &mut Simulation, body: HealthBody) -> Result<Value, Reply> {
+    require_system(simulation, "systemId", &body.system_id)?;
+    let before = simulation.platform().health(&body.system_id);
+    simulation
+        .set_health(&body.system_id, body.status)
+        .map_err(host_failure)?;
+    simulation.settle().map_err(host_failure)?;
+    Ok(json!({
+        "systemId": body.system_id,
+        "from": before,
+        "to": body.status,
+        "changed": before != Some(body.status),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SystemBody {
+    id: String,
+    name: Option<String>,
+}
+
+fn add_system(simulation: &mut Simulation, body: SystemBody) -> Result<Value, Reply> {
+    if body.id.trim().is_empty() {
+        return Err(Reply::error(400, "invalid", "id: must not be empty"));
+    }
+    let name = body.name.unwrap_or_else(|| body.id.clone());
+    let existed = simulation.platform().has_system(&body.id);
+    simulation
+        .add_system(&body.id, &name)
+        .map_err(host_failure)?;
+    simulation.settle().map_err(host_failure)?;
+    Ok(json!({ "id": body.id, "name": name, "created": !existed }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DependencyBody {
+    source: String,
+    target: String,
+    #[serde(default)]
+    remove: bool,
+}
+
+fn set_dependency(simulation: &Simulation, body: DependencyBody) -> Result<Value, Reply> {
+    require_system(simulation, "source", &body.source)?;
+    require_system(simulation, "target", &body.target)?;
+    if body.source == body.target {
+        return Err(Reply::error(
+            400,
+            "invalid",
+            "target: a system cannot depend on itself",
+        ));
+    }
+    simulation
+        .platform()
+        .set_dependency(&body.source, &body.target, !body.remove);
+    Ok(json!({ "source": body.source, "target": body.target, "present": !body.remove }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwapBody {
+    path: std::path::PathBuf,
+}
+
+fn swap(simulation: &mut Simulation, body: SwapBody) -> Result<Value, Reply> {
+    let bytes = std::fs::read(&body.path).map_err(|e| {
+        Reply::error(
+            400,
+            "invalid",
+            format!("path: cannot read {}: {e}", body.path.display()),
+        )
+    })?;
+    let report = swap_to(simulation, &bytes).map_err(|e| Reply::error(422, "swap-refused", e))?;
+    serde_json::to_value(&report).map_err(host_failure)
+}
+
+/// Hot-swaps the serving plugin to the component `bytes` (the admin endpoint and the watcher
+/// both come here) and logs the switch.
+pub fn swap_to(simulation: &mut Simulation, bytes: &[u8]) -> Result<SwapReport, String> {
+    let report = simulation.swap_plugin(bytes).map_err(|e| e.to_string())?;
+    tracing::info!(
+        "swapped {} {} → {} {} in {:.1} ms",
+        report.from.version,
+        report.from.digest,
+        report.to.version,
+        report.to.digest,
+        report.elapsed.as_secs_f64() * 1000.0
+    );
+    Ok(report)
+}
+
+fn rollback(simulation: &mut Simulation) -> Result<Value, Reply> {
+    let before = simulation.host().plugin().map(|p| VersionInfo::of(&p));
+    simulation
+        .rollback_plugin()
+        .map_err(|e| Reply::error(409, "conflict", e.to_string()))?;
+    let after = simulation.host().plugin().map(|p| VersionInfo::of(&p));
+    Ok(json!({ "from": before, "to": after }))
+}
+
+fn status(shared: &Shared, simulation: &Simulation) -> Reply {
+    let host = simulation.host();
+    let serving = host.plugin().map(|p| VersionInfo::of(&p));
+    let previous = host.previous_plugin().map(|p| VersionInfo::of(&p));
+    let now = simulation.clock().now_ms();
+    let body = json!({
+        "plugin": serving,
+        "previous": previous,
+        "invocations": host.invocation_counts(),
+        "versionEvents": host.version_events(),
+        "watch": *shared.watch_status(),
+        "database": shared
+            .database_path
+            .as_ref()
+            .map_or_else(|| "in memory".to_owned(), |p| p.display().to_string()),
+        "now": to_rfc3339(now),
+        "uptimeMs": u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    });
+    Reply::ok(&body)
+}

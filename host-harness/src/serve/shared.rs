@@ -1,0 +1,152 @@
+//! What the HTTP threads, the driver and the component watcher share: the host, the
+//! simulated platform in motion, the token table, and the signals between them.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::callers::CallerTable;
+use crate::capabilities::sql::Database;
+use crate::host::{PluginHost, SwapReport};
+use crate::platform::simulation::Simulation;
+
+/// The table where the platform's state (systems, health, dependencies…) survives a restart.
+const PLATFORM_TABLE: &str = "CREATE TABLE IF NOT EXISTS _host_serve_platform (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    snapshot TEXT NOT NULL
+)";
+
+/// The component watcher's last word, shown by `/admin/status`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatchStatus {
+    /// The watched component file.
+    pub path: PathBuf,
+    /// Swaps the watcher made.
+    pub swaps: u64,
+    /// The last swap it made.
+    pub last_swap: Option<SwapReport>,
+    /// Why its last attempt was refused (cleared by the next successful swap).
+    pub last_error: Option<String>,
+}
+
+/// The shared state of a running server.
+pub struct Shared {
+    /// The host (RPC calls go straight to it, concurrently).
+    pub host: Arc<PluginHost>,
+    simulation: Mutex<Simulation>,
+    /// Bearer tokens → callers.
+    pub callers: CallerTable,
+    /// Where the database lives (`None`: in memory).
+    pub database_path: Option<PathBuf>,
+    /// Set when shutdown begins: no new work is taken.
+    pub stopping: AtomicBool,
+    /// The watcher's state, when `--watch` is on.
+    pub watch: Mutex<Option<WatchStatus>>,
+    /// When the server started.
+    pub started: Instant,
+    wake: (Mutex<bool>, Condvar),
+}
+
+impl Shared {
+    /// Shares `simulation` (already started), restoring the platform state a previous run
+    /// saved in its database.
+    pub fn new(
+        simulation: Simulation,
+        callers: CallerTable,
+        database_path: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
+        if let Some(snapshot) = load_platform(simulation.database())? {
+            simulation
+                .platform()
+                .restore(snapshot)
+                .map_err(|e| anyhow::anyhow!("the saved platform state is unreadable: {e}"))?;
+        }
+        Ok(Shared {
+            host: simulation.host_handle(),
+            simulation: Mutex::new(simulation),
+            callers,
+            database_path,
+            stopping: AtomicBool::new(false),
+            watch: Mutex::new(None),
+            started: Instant::now(),
+            wake: (Mutex::new(false), Condvar::new()),
+        })
+    }
+
+    /// Exclusive use of the simulation (platform changes, swaps, the driver's ticks).
+    pub fn simulation(&self) -> MutexGuard<'_, Simulation> {
+        self.simulation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Begins shutdown and wakes the driver so that it notices.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake_driver();
+    }
+
+    /// Tells the driver there is new work (an RPC published something).
+    pub fn wake_driver(&self) {
+        let (flag, signal) = &self.wake;
+        *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        signal.notify_all();
+    }
+
+    /// Waits until woken or `timeout` passed, whichever comes first.
+    pub fn wait_for_work(&self, timeout: Duration) {
+        let (flag, signal) = &self.wake;
+        let mut woken = flag.lock().unwrap_or_else(|p| p.into_inner());
+        if !*woken {
+            woken = signal
+                .wait_timeout(woken, timeout)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *woken = false;
+    }
+
+    /// The watcher's state, locked.
+    pub fn watch_status(&self) -> MutexGuard<'_, Option<WatchStatus>> {
+        self.watch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Saves the platform's state in the host database (after every admin change and at
+/// shutdown), so that a restart over the same database finds the catalog it left.
+pub fn save_platform(simulation: &Simulation) -> anyhow::Result<()> {
+    let snapshot = simulation.platform().snapshot().to_string();
+    let conn = simulation.database().checkout()?;
+    conn.raw().execute_batch(PLATFORM_TABLE)?;
+    conn.raw().execute(
+        "INSERT INTO _host_serve_platform (id, snapshot) VALUES (1, ?) \
+         ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot",
+        [snapshot],
+    )?;
+    Ok(())
+}
+
+fn load_platform(database: &Database) -> anyhow::Result<Option<Value>> {
+    let conn = database.checkout()?;
+    conn.raw().execute_batch(PLATFORM_TABLE)?;
+    let text: Option<String> = conn
+        .raw()
+        .query_row(
+            "SELECT snapshot FROM _host_serve_platform WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    text.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("the saved platform state is not JSON: {e}"))
+}
