@@ -95,6 +95,21 @@ impl Served {
         answer
     }
 
+    /// `slo-host admin ARGS` against this server; its JSON answer.
+    fn cli_admin(&self, args: &[&str]) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_slo-host"))
+            .arg("admin")
+            .args(args)
+            .args(["--url", &self.base])
+            .env("SLO_HOST_TOKEN", ADMIN)
+            .output()
+            .expect("slo-host admin runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "admin {args:?}: {stdout}{stderr}");
+        serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
+    }
+
     /// SIGTERM, then the exit status and the rest of stdout.
     fn terminate(mut self) -> (bool, String) {
         let pid = self.child.id().to_string();
@@ -295,7 +310,8 @@ fn serve_watch_answers_over_http_swaps_on_file_change_and_stops_gracefully() {
     });
 
     // Rollback sticks: the watcher acts on file changes, not on what serves.
-    let rolled = server.admin("rollback", json!({}));
+    // (through the CLI, as an operator would)
+    let rolled = server.cli_admin(&["rollback"]);
     assert_eq!(rolled["to"]["digest"], first_digest);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(server.status()["plugin"]["digest"], first_digest);
@@ -313,6 +329,12 @@ fn serve_watch_answers_over_http_swaps_on_file_change_and_stops_gracefully() {
     assert!(error.contains("\"misbehaving\""), "{error}");
     assert_eq!(server.status()["plugin"]["digest"], first_digest);
 
+    let status = server.cli_admin(&["status"]);
+    assert_eq!(
+        status["versionEvents"].as_array().unwrap().len(),
+        2,
+        "{status}"
+    );
     let (stopped, rest) = server.terminate();
     assert!(stopped, "exit status after SIGTERM; stdout: {rest}");
     assert!(

@@ -24,10 +24,15 @@ pub enum AdminCommand {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdminTarget {
     /// The server's base URL.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7878")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:7878"
+    )]
     pub url: String,
     /// A bearer token whose caller holds `host.admin`.
-    #[arg(long, env = "SLO_HOST_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "SLO_HOST_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
 
