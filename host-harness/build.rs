@@ -59,6 +59,12 @@ const GUESTS: &[Guest] = &[
     },
     Guest {
         package: "misbehaving-plugin",
+        features: "init-spins",
+        stem: "misbehaving_plugin",
+        var: "FIXTURE_INIT_SPINS_WASM",
+    },
+    Guest {
+        package: "misbehaving-plugin",
         features: "migration-fails",
         stem: "misbehaving_plugin",
         var: "FIXTURE_MIGRATION_FAILS_WASM",

@@ -16,6 +16,9 @@ pub const SLO_PLUGIN_NEXT_PATH: &str = env!("SLO_PLUGIN_NEXT_WASM");
 /// A version of the fixture whose `init` fails after its migration ran (a swap must refuse it).
 pub const FIXTURE_INIT_FAILS_PATH: &str = env!("FIXTURE_INIT_FAILS_WASM");
 
+/// A version of the fixture whose `init` never returns (the swap's probe budget must stop it).
+pub const FIXTURE_INIT_SPINS_PATH: &str = env!("FIXTURE_INIT_SPINS_WASM");
+
 /// A version of the fixture whose second migration fails halfway (a swap must refuse it).
 pub const FIXTURE_MIGRATION_FAILS_PATH: &str = env!("FIXTURE_MIGRATION_FAILS_WASM");
 

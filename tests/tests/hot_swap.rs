@@ -3,15 +3,17 @@
 //! and the crash policy's automatic rollback.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use slo_host::artifacts::{
-    FIXTURE_FUTURE_CONTRACT_PATH, FIXTURE_INIT_FAILS_PATH, FIXTURE_MIGRATION_FAILS_PATH,
-    FIXTURE_SECOND_PATH, MISBEHAVING_FIXTURE_PATH, SLO_PLUGIN_NEXT_PATH, SLO_PLUGIN_PATH,
+    FIXTURE_FUTURE_CONTRACT_PATH, FIXTURE_INIT_FAILS_PATH, FIXTURE_INIT_SPINS_PATH,
+    FIXTURE_MIGRATION_FAILS_PATH, FIXTURE_SECOND_PATH, MISBEHAVING_FIXTURE_PATH,
+    SLO_PLUGIN_NEXT_PATH, SLO_PLUGIN_PATH,
 };
 use slo_host::capabilities::sql::Database;
-use slo_host::host::{Caller, HostConfig, LoadError, PluginHost, VersionEvent};
-use slo_host::runtime::CacheOutcome;
+use slo_host::host::{Caller, HostConfig, LoadError, PluginHost, ProbeBudget, VersionEvent};
+use slo_host::runtime::{CacheOutcome, EngineOptions, Failure, Limits};
 use slo_tests::{fixture_host, slo_host, test_config};
 
 fn admin() -> Caller {
@@ -144,10 +146,14 @@ fn a_corrupt_cache_entry_is_dropped_and_the_component_compiled() {
 
 /// Swaps to `path` on a fixture host and checks that the refusal changed nothing.
 fn refused(path: &str) -> LoadError {
-    let host = fixture_host();
+    refused_on(&fixture_host(), path)
+}
+
+/// [`refused`] on a given fixture host.
+fn refused_on(host: &PluginHost, path: &str) -> LoadError {
     host.call_rpc("write", "{}", &Caller::anonymous(&[]))
         .unwrap();
-    let schema_before = schema(&host);
+    let schema_before = schema(host);
     let rows_before = host
         .call_rpc("count", "{}", &Caller::anonymous(&[]))
         .unwrap();
@@ -158,7 +164,7 @@ fn refused(path: &str) -> LoadError {
         serving.digest(),
         slo_host::runtime::digest_of(&std::fs::read(MISBEHAVING_FIXTURE_PATH).unwrap())
     );
-    assert_eq!(schema(&host), schema_before, "the schema is unchanged");
+    assert_eq!(schema(host), schema_before, "the schema is unchanged");
     assert_eq!(
         host.call_rpc("count", "{}", &Caller::anonymous(&[]))
             .unwrap(),
@@ -177,6 +183,60 @@ fn a_version_whose_init_fails_is_refused_and_its_migration_undone() {
         error.to_string().contains("init refuses on purpose"),
         "{error}"
     );
+}
+
+#[test]
+fn an_init_probe_that_never_returns_is_stopped_by_its_deadline_and_refused() {
+    let config = HostConfig {
+        init_probe: ProbeBudget {
+            deadline: Duration::from_millis(300),
+            fuel: 1,
+        },
+        ..test_config()
+    };
+    let host = slo_tests::host_with(MISBEHAVING_FIXTURE_PATH, config);
+    let error = refused_on(&host, FIXTURE_INIT_SPINS_PATH);
+    let LoadError::Init(init) = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(
+        init.failure,
+        Failure::Deadline {
+            limit: Duration::from_millis(300)
+        },
+        "{error}"
+    );
+}
+
+#[test]
+fn an_init_probe_is_stopped_by_its_fuel_budget_when_the_engine_meters_fuel() {
+    let config = HostConfig {
+        engine: EngineOptions {
+            fuel: true,
+            ..EngineOptions::default()
+        },
+        limits: Limits {
+            fuel: Some(10_000_000_000),
+            ..test_config().limits
+        },
+        init_probe: ProbeBudget {
+            deadline: Duration::from_secs(60),
+            fuel: 5_000_000,
+        },
+        ..test_config()
+    };
+    let host = slo_tests::host_with(MISBEHAVING_FIXTURE_PATH, config);
+    let error = refused_on(&host, FIXTURE_INIT_SPINS_PATH);
+    let LoadError::Init(init) = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(
+        init.failure,
+        Failure::FuelExhausted { fuel: 5_000_000 },
+        "{error}"
+    );
+    // The healthy next version passes the same probe.
+    host.swap_file(Path::new(FIXTURE_SECOND_PATH)).unwrap();
 }
 
 #[test]

@@ -24,7 +24,8 @@ use crate::capabilities::sql::{
 };
 use crate::runtime::{
     ArtifactCache, CacheOutcome, CompiledPlugin, EngineOptions, Failure, HostServices,
-    InvocationError, Invoked, Limits, PluginError, PluginIdentity, Runtime, TransactionMode,
+    InvocationError, InvocationPlan, Invoked, Limits, PluginError, PluginIdentity, Runtime,
+    TransactionMode,
 };
 
 mod versions;
@@ -54,6 +55,30 @@ pub struct HostConfig {
     /// Roll back to the previous version after this many consecutive trapping invocations of
     /// the serving one (`None`: never).
     pub rollback_after_traps: Option<u32>,
+    /// The budget of a load's or swap's `init` probe.
+    pub init_probe: ProbeBudget,
+}
+
+/// The budget a candidate version's `init` runs under before it may serve: a wall-clock
+/// deadline, and an instruction (fuel) budget that applies when the engine meters fuel
+/// ([`EngineOptions::fuel`]; off by default, because metering slows every invocation). A
+/// probe that runs out of either refuses the version, leaving the old one serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeBudget {
+    /// Wall-clock budget of the probe.
+    pub deadline: std::time::Duration,
+    /// Fuel budget of the probe, when the engine meters fuel.
+    pub fuel: u64,
+}
+
+impl Default for ProbeBudget {
+    /// 2 s and 1,000,000,000 units of fuel: `init` prepares, it does not compute.
+    fn default() -> Self {
+        ProbeBudget {
+            deadline: std::time::Duration::from_secs(2),
+            fuel: 1_000_000_000,
+        }
+    }
 }
 
 impl Default for HostConfig {
@@ -66,6 +91,7 @@ impl Default for HostConfig {
             clock: Clock::real(),
             artifact_cache: None,
             rollback_after_traps: Some(DEFAULT_ROLLBACK_AFTER_TRAPS),
+            init_probe: ProbeBudget::default(),
         }
     }
 }
@@ -276,6 +302,7 @@ pub struct PluginHost {
     previous: RwLock<Option<Arc<LoadedPlugin>>>,
     cache: Option<ArtifactCache>,
     rollback_after_traps: Option<u32>,
+    init_probe: ProbeBudget,
     /// (digest, consecutive trapping invocations) of the serving version.
     trap_streak: Mutex<(String, u32)>,
     events: Mutex<Vec<VersionEvent>>,
@@ -353,6 +380,7 @@ impl PluginHost {
             previous: RwLock::new(None),
             cache,
             rollback_after_traps: config.rollback_after_traps,
+            init_probe: config.init_probe,
             trap_streak: Mutex::new((String::new(), 0)),
             events: Mutex::new(Vec::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -431,9 +459,10 @@ impl PluginHost {
         let mut migrated: Option<Result<MigrationReport, MigrationError>> = None;
         let now = self.services.clock.now_ms();
         let plugin_id = candidate.identity.id.clone();
-        let init = self.invoke_around(
+        let init = self.invoke_in(
             &candidate,
             "lifecycle.init",
+            self.probe_plan(),
             |tx| {
                 let outcome = tx
                     .ok_or_else(|| {
@@ -694,11 +723,24 @@ impl PluginHost {
         )
     }
 
+    /// The invocation plan of an `init` probe: a transaction, under [`ProbeBudget`].
+    fn probe_plan(&self) -> InvocationPlan {
+        let mut limits = self.runtime.limits();
+        limits.deadline = self.init_probe.deadline;
+        if self.runtime.engine().options().fuel {
+            limits.fuel = Some(self.init_probe.fuel);
+        }
+        InvocationPlan {
+            mode: TransactionMode::Transaction,
+            limits: Some(limits),
+        }
+    }
+
     fn invoke_in<R>(
         &self,
         plugin: &LoadedPlugin,
         export: &str,
-        mode: TransactionMode,
+        plan: impl Into<InvocationPlan>,
         before_call: impl FnOnce(Option<&Transaction>) -> Result<(), Failure>,
         call: impl FnOnce(
             &crate::bindings::Plugin,
@@ -711,7 +753,7 @@ impl PluginHost {
             &plugin.identity,
             &self.services,
             export,
-            mode,
+            plan,
             before_call,
             call,
             before_commit,

@@ -86,6 +86,23 @@ pub enum TransactionMode {
     NoDatabase,
 }
 
+/// How one invocation runs: its transaction, and the limits it gets when they differ from the
+/// runtime's (a swap's `init` probe runs under its own deadline and fuel budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvocationPlan {
+    /// The transaction.
+    pub mode: TransactionMode,
+    /// The limits (`None`: the runtime's).
+    pub limits: Option<Limits>,
+}
+
+impl From<TransactionMode> for InvocationPlan {
+    /// The runtime's limits.
+    fn from(mode: TransactionMode) -> Self {
+        InvocationPlan { mode, limits: None }
+    }
+}
+
 /// What a successful invocation produced.
 #[derive(Debug)]
 pub struct Invoked<R> {
@@ -282,7 +299,7 @@ impl Runtime {
         identity: &PluginIdentity,
         services: &HostServices,
         export: &str,
-        mode: TransactionMode,
+        plan: impl Into<InvocationPlan>,
         before_call: impl FnOnce(Option<&Transaction>) -> Result<(), Failure>,
         call: impl FnOnce(
             &Plugin,
@@ -291,6 +308,18 @@ impl Runtime {
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<Invoked<R>, InvocationError> {
         let started = Instant::now();
+        let InvocationPlan { mode, limits } = plan.into();
+        let limits = limits.unwrap_or(self.limits);
+        if limits.fuel.is_some() && !self.engine.options().fuel {
+            return Err(InvocationError {
+                plugin: identity.id.clone(),
+                version: identity.version.clone(),
+                export: export.to_owned(),
+                failure: Failure::Host {
+                    message: "a fuel budget needs an engine built with fuel metering on".into(),
+                },
+            });
+        }
         let fail = |failure| InvocationError {
             plugin: identity.id.clone(),
             version: identity.version.clone(),
@@ -321,7 +350,7 @@ impl Runtime {
         // One deadline for wasm (epoch) and SQL (progress handler), counted from here: time
         // spent waiting for a connection is not charged to the plugin.
         before_call(transaction.as_ref()).map_err(fail)?;
-        let deadline = Instant::now() + self.limits.deadline;
+        let deadline = Instant::now() + limits.deadline;
         if let Some(tx) = transaction.as_mut() {
             tx.set_deadline(deadline);
         }
@@ -332,7 +361,7 @@ impl Runtime {
         let state = InvocationState {
             wasi: sandbox.ctx,
             table: Default::default(),
-            limiter: MemoryLimiter::new(&self.limits),
+            limiter: MemoryLimiter::new(&limits),
             transaction,
             outbox: Outbox::default(),
             services: services.clone(),
@@ -345,14 +374,14 @@ impl Runtime {
             jobs_made: 0,
             deadline: Some(deadline),
             outbox_bytes: 0,
-            outbox_limit: self.limits.outbox_bytes,
+            outbox_limit: limits.outbox_bytes,
             log_lines: 0,
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(SandboxEngine::ticks_for(self.limits.deadline));
+        store.set_epoch_deadline(SandboxEngine::ticks_for(limits.deadline));
         store.epoch_deadline_trap();
-        if let Some(fuel) = self.limits.fuel {
+        if let Some(fuel) = limits.fuel {
             store.set_fuel(fuel).map_err(|e| {
                 fail(Failure::Host {
                     message: format!("cannot set fuel: {e}"),
@@ -364,8 +393,7 @@ impl Runtime {
             .pre
             .instantiate(&mut store)
             .and_then(|plugin| call(&plugin, &mut store));
-        let fuel_used = self
-            .limits
+        let fuel_used = limits
             .fuel
             .and_then(|f| store.get_fuel().ok().map(|left| f - left));
         let mut state = store.into_data();
@@ -393,7 +421,7 @@ impl Runtime {
             // Still running at its deadline: the epoch interrupt only fires inside wasm, so a
             // guest that spent its time in host calls (a capped sleep) is stopped here.
             Ok(_) if overran => Err(fail(Failure::Deadline {
-                limit: self.limits.deadline,
+                limit: limits.deadline,
             })),
             Ok(Ok(_)) if transaction.as_ref().is_some_and(Transaction::is_lost) => {
                 Err(fail(Failure::Host {
@@ -426,41 +454,41 @@ impl Runtime {
             }
             Err(error) => {
                 drop(transaction);
-                Err(fail(self.classify(error, &stderr)))
+                Err(fail(classify(error, &stderr, &limits)))
             }
         }
     }
+}
 
-    /// Turns a wasmtime error from instantiation or a call into a typed failure.
-    fn classify(&self, error: wasmtime::Error, stderr: &str) -> Failure {
-        if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
-            return Failure::MemoryCap {
-                limit_bytes: cap.cap,
+/// Turns a wasmtime error from instantiation or a call, under `limits`, into a typed failure.
+fn classify(error: wasmtime::Error, stderr: &str, limits: &Limits) -> Failure {
+    if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
+        return Failure::MemoryCap {
+            limit_bytes: cap.cap,
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Failure::Deadline {
+            limit: limits.deadline,
+        },
+        Some(Trap::OutOfFuel) => Failure::FuelExhausted {
+            fuel: limits.fuel.unwrap_or(0),
+        },
+        Some(trap) => {
+            let panic: Vec<&str> = stderr
+                .lines()
+                .skip_while(|l| !l.contains("panicked at"))
+                .take(3)
+                .collect();
+            let message = if panic.is_empty() {
+                trap.to_string()
+            } else {
+                format!("{trap} ({})", panic.join(" "))
             };
+            Failure::Trap { message }
         }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => Failure::Deadline {
-                limit: self.limits.deadline,
-            },
-            Some(Trap::OutOfFuel) => Failure::FuelExhausted {
-                fuel: self.limits.fuel.unwrap_or(0),
-            },
-            Some(trap) => {
-                let panic: Vec<&str> = stderr
-                    .lines()
-                    .skip_while(|l| !l.contains("panicked at"))
-                    .take(3)
-                    .collect();
-                let message = if panic.is_empty() {
-                    trap.to_string()
-                } else {
-                    format!("{trap} ({})", panic.join(" "))
-                };
-                Failure::Trap { message }
-            }
-            None => Failure::Trap {
-                message: format!("{error:#}"),
-            },
-        }
+        None => Failure::Trap {
+            message: format!("{error:#}"),
+        },
     }
 }
