@@ -211,10 +211,7 @@ fn an_init_probe_that_never_returns_is_stopped_by_its_deadline_and_refused() {
 #[test]
 fn an_init_probe_is_stopped_by_its_fuel_budget_when_the_engine_meters_fuel() {
     let config = HostConfig {
-        engine: EngineOptions {
-            fuel: true,
-            ..EngineOptions::default()
-        },
+        engine: EngineOptions { fuel: true },
         limits: Limits {
             fuel: Some(10_000_000_000),
             ..test_config().limits
