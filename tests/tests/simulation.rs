@@ -237,3 +237,43 @@ fn a_restart_mid_job_redelivers_the_job_to_the_next_process() {
     drop(sim);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn trimming_history_keeps_routing_and_forgets_what_was_routed() {
+    let mut sim = start();
+    rpc(
+        &mut sim,
+        "createObjective",
+        json!({"systemId": "api", "target": 99.9, "windowDays": 30}),
+    );
+    sim.set_health("api", HealthStatus::Unhealthy).unwrap();
+    sim.settle().unwrap();
+    assert!(!sim.host().published().is_empty());
+    sim.trim_history(1, 0).unwrap();
+    assert!(
+        sim.host().published().is_empty(),
+        "routed publications are forgotten"
+    );
+    assert!(sim.records().entity_changes.len() <= 1);
+    assert_eq!(sim.queue().queued_count().unwrap(), 0);
+
+    // Routing after a trim still sees every new publication exactly once.
+    advance(&mut sim, 10 * MIN);
+    sim.set_health("api", HealthStatus::Healthy).unwrap();
+    sim.settle().unwrap();
+    let list = rpc(&mut sim, "listObjectives", json!({}));
+    let status = &list["objectives"][0]["status"];
+    assert_eq!(status["hasOpenDowntime"], json!(false), "{status}");
+    assert_eq!(
+        status["errorBudgetConsumedMinutes"],
+        json!(10.0),
+        "{status}"
+    );
+    let slo_changes = sim
+        .records()
+        .entity_changes
+        .iter()
+        .filter(|c| c.kind == "slo")
+        .count();
+    assert!(slo_changes >= 1, "the recovery moved the slo entity");
+}

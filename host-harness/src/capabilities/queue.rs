@@ -313,6 +313,20 @@ impl Queue {
         Ok(next)
     }
 
+    /// Deletes delivered copies enqueued before `before_ms` (dead letters are kept for
+    /// inspection): a long-running host's queue table stays the size of its recent traffic.
+    /// Answers how many were deleted.
+    pub fn forget_done(&self, before_ms: i64) -> Result<usize, QueueError> {
+        self.db
+            .checkout()?
+            .raw()
+            .execute(
+                "DELETE FROM _host_queue_jobs WHERE state = 'done' AND enqueued_at < ?",
+                [before_ms],
+            )
+            .map_err(storage)
+    }
+
     /// How many copies are queued or in flight (of any group): what a stopping host leaves
     /// for the next start.
     pub fn queued_count(&self) -> Result<u64, QueueError> {
@@ -435,6 +449,24 @@ mod tests {
         let clock = Clock::virtual_at(1_000_000);
         let q = Queue::open(Database::in_memory().unwrap(), clock.clone()).unwrap();
         (q, clock)
+    }
+
+    #[test]
+    fn forgetting_delivered_copies_keeps_queued_ones_and_dead_letters() {
+        let (q, clock) = queue();
+        q.register_consumer("jobs", "a", 0);
+        for id in ["done", "dead", "waiting"] {
+            q.enqueue(&job("jobs", id, true, 0)).unwrap();
+        }
+        let done = q.take_due().unwrap().unwrap();
+        q.complete(&done).unwrap();
+        let dead = q.take_due().unwrap().unwrap();
+        assert_eq!(q.fail(&dead, "boom").unwrap(), FailOutcome::Dead);
+        clock.advance(std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!(q.forget_done(clock.now_ms()).unwrap(), 1);
+        assert_eq!(q.queued_count().unwrap(), 1);
+        assert_eq!(q.dead_letters().unwrap().len(), 1);
+        assert_eq!(q.forget_done(clock.now_ms()).unwrap(), 0);
     }
 
     #[test]

@@ -896,16 +896,24 @@ impl Simulation {
     }
 
     /// Forgets history a long-running host no longer needs: the host's publications already
-    /// routed, and all but the newest `keep` entries of every record list. Routing is
-    /// unaffected; reports built afterwards show only what was kept.
-    pub fn trim_history(&mut self, keep: usize) {
+    /// routed, queue copies delivered more than `keep_delivered_ms` ago, and all but the
+    /// newest `keep` entries of every record list. Routing is unaffected; reports built
+    /// afterwards show only what was kept.
+    pub fn trim_history(
+        &mut self,
+        keep: usize,
+        keep_delivered_ms: i64,
+    ) -> Result<(), SimulationError> {
         self.host.forget_published(self.routed);
+        let before = self.clock.now_ms().saturating_sub(keep_delivered_ms);
+        self.queue.forget_done(before).map_err(host_error)?;
         let records = &mut self.records;
         trim_front(&mut records.hooks, keep);
         trim_front(&mut records.signals, keep);
         trim_front(&mut records.entity_changes, keep);
         trim_front(&mut records.trigger_events, keep);
         trim_front(&mut records.automation_runs, keep);
+        Ok(())
     }
 
     fn enqueue_recurring(

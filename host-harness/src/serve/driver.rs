@@ -19,6 +19,9 @@ const AFTER_FAILURE: Duration = Duration::from_millis(500);
 /// How many entries of each record list a long-running host keeps.
 const KEEP_RECORDS: usize = 256;
 
+/// How long delivered queue copies are kept (dead letters are kept for good).
+const KEEP_DELIVERED_MS: i64 = 60 * 60 * 1000;
+
 /// Starts the driver thread; it returns once shutdown has begun and its last tick is done.
 pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -50,6 +53,8 @@ fn run(shared: &Shared) {
 fn tick(shared: &Shared) -> Result<Option<i64>, String> {
     let mut simulation = shared.simulation();
     let next = simulation.run_due().map_err(|e| e.to_string())?;
-    simulation.trim_history(KEEP_RECORDS);
+    simulation
+        .trim_history(KEEP_RECORDS, KEEP_DELIVERED_MS)
+        .map_err(|e| e.to_string())?;
     Ok(next)
 }
