@@ -5,7 +5,8 @@
 //! the plugin log. Clocks are the host's clock; randomness is seeded per invocation in
 //! deterministic mode so that a scenario draws the same ids on every run.
 
-use rand::{rngs::StdRng, SeedableRng};
+use rand::SeedableRng;
+use rand_xoshiro::SplitMix64;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
@@ -27,6 +28,10 @@ pub struct Sandbox {
 
 /// Builds the empty context. `seed` makes WASI randomness deterministic; `None` keeps
 /// wasmtime's fresh random seed.
+///
+/// The seeded generator is SplitMix64, a tiny, fully specified algorithm, so that another host
+/// can serve the same bytes: the JavaScript host in `tests/js-host` implements it too, and the
+/// same sequence of invocations then generates the same ids in both hosts.
 pub fn sandbox(clock: &Clock, seed: Option<u64>) -> Sandbox {
     let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
     let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
@@ -42,8 +47,8 @@ pub fn sandbox(clock: &Clock, seed: Option<u64>) -> Sandbox {
         .monotonic_clock(WasiMonotonicClock(clock.clone()));
     if let Some(seed) = seed {
         builder
-            .secure_random(StdRng::seed_from_u64(seed))
-            .insecure_random(StdRng::seed_from_u64(
+            .secure_random(SplitMix64::seed_from_u64(seed))
+            .insecure_random(SplitMix64::seed_from_u64(
                 seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
             ))
             .insecure_random_seed(u128::from(seed));
