@@ -49,11 +49,13 @@ fn run(program: &str, args: &[&str], dir: &Path, why: &str) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-/// The JavaScript host's document for the sequence (its npm dependencies are installed from
-/// the lock file first when missing).
-fn javascript_document(component: &str, sequence: &Path) -> Value {
+/// The JS host's directory, with Node.js present and its npm dependencies installed from the
+/// lock file (once, when missing).
+fn prepared_js_host() -> PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let dir = js_host_dir();
     run("node", &["--version"], &dir, "checking for Node.js");
+    let _one_install_at_a_time = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     if !dir.join("node_modules/.package-lock.json").exists() {
         run(
             "npm",
@@ -62,6 +64,12 @@ fn javascript_document(component: &str, sequence: &Path) -> Value {
             "installing the JS host's dependencies from package-lock.json",
         );
     }
+    dir
+}
+
+/// The JavaScript host's document for the sequence.
+fn javascript_document(component: &str, sequence: &Path) -> Value {
+    let dir = prepared_js_host();
     let sequence = sequence.to_str().expect("a UTF-8 path");
     let text = run(
         "node",
@@ -443,4 +451,16 @@ fn the_component_agrees_with_itself_under_the_javascript_host_and_the_rust_harne
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+#[test]
+fn the_javascript_hosts_own_tests_pass() {
+    let dir = prepared_js_host();
+    let report = run(
+        "node",
+        &["--test", "test/"],
+        &dir,
+        "running the JS host's unit tests",
+    );
+    assert!(report.contains("# fail 0"), "{report}");
 }
