@@ -194,18 +194,24 @@ fn an_init_probe_that_never_returns_is_stopped_by_its_deadline_and_refused() {
         },
         ..test_config()
     };
-    let host = slo_tests::host_with(MISBEHAVING_FIXTURE_PATH, config);
-    let error = refused_on(&host, FIXTURE_INIT_SPINS_PATH);
-    let LoadError::Init(init) = &error else {
-        panic!("{error}");
-    };
+    let (_, failure) = init_spins_refused(config);
     assert_eq!(
-        init.failure,
+        failure,
         Failure::Deadline {
             limit: Duration::from_millis(300)
-        },
-        "{error}"
+        }
     );
+}
+
+/// Swaps a fixture host built with `config` to the version whose `init` never returns; answers
+/// the host (still serving the old version) and why the probe was stopped.
+fn init_spins_refused(config: HostConfig) -> (PluginHost, Failure) {
+    let host = slo_tests::host_with(MISBEHAVING_FIXTURE_PATH, config);
+    let error = refused_on(&host, FIXTURE_INIT_SPINS_PATH);
+    let LoadError::Init(init) = error else {
+        panic!("{error}");
+    };
+    (host, init.failure)
 }
 
 #[test]
@@ -222,16 +228,8 @@ fn an_init_probe_is_stopped_by_its_fuel_budget_when_the_engine_meters_fuel() {
         },
         ..test_config()
     };
-    let host = slo_tests::host_with(MISBEHAVING_FIXTURE_PATH, config);
-    let error = refused_on(&host, FIXTURE_INIT_SPINS_PATH);
-    let LoadError::Init(init) = &error else {
-        panic!("{error}");
-    };
-    assert_eq!(
-        init.failure,
-        Failure::FuelExhausted { fuel: 5_000_000 },
-        "{error}"
-    );
+    let (host, failure) = init_spins_refused(config);
+    assert_eq!(failure, Failure::FuelExhausted { fuel: 5_000_000 });
     // The healthy next version passes the same probe.
     host.swap_file(Path::new(FIXTURE_SECOND_PATH)).unwrap();
 }
