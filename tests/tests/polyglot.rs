@@ -57,9 +57,10 @@ fn prepared_js_host() -> PathBuf {
     run("node", &["--version"], &dir, "checking for Node.js");
     let _one_install_at_a_time = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     if !dir.join("node_modules/.package-lock.json").exists() {
+        // The locked tree, lock file untouched (`npm ci` refuses this lock: see .ci/run).
         run(
             "npm",
-            &["ci", "--no-audit", "--no-fund"],
+            &["install", "--no-save", "--no-audit", "--no-fund"],
             &dir,
             "installing the JS host's dependencies from package-lock.json",
         );
