@@ -36,6 +36,13 @@ const GUESTS: &[Guest] = &[
         stem: "misbehaving_plugin",
         var: "FIXTURE_MISBEHAVING_WASM",
     },
+    // The runtime's floor, for the per-invocation overhead benchmark.
+    Guest {
+        package: "empty-plugin",
+        features: "",
+        stem: "empty_plugin",
+        var: "FIXTURE_EMPTY_WASM",
+    },
     // The next SLO release, for the hot-swap tests.
     Guest {
         package: "slo-plugin",

@@ -16,6 +16,10 @@ pub const SLO_PLUGIN_NEXT_PATH: &str = env!("SLO_PLUGIN_NEXT_WASM");
 /// A version of the fixture whose `init` fails after its migration ran (a swap must refuse it).
 pub const FIXTURE_INIT_FAILS_PATH: &str = env!("FIXTURE_INIT_FAILS_WASM");
 
+/// The smallest plugin the contract allows (every export does nothing): the baseline of the
+/// per-invocation overhead benchmark.
+pub const FIXTURE_EMPTY_PATH: &str = env!("FIXTURE_EMPTY_WASM");
+
 /// A version of the fixture whose `init` never returns (the swap's probe budget must stop it).
 pub const FIXTURE_INIT_SPINS_PATH: &str = env!("FIXTURE_INIT_SPINS_WASM");
 

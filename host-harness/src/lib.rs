@@ -8,10 +8,12 @@
 //!   init) and invoke its exports, publishing what each committed invocation buffered.
 //! * [`platform`]: the simulated platform plugins (catalog, health, dependencies,
 //!   maintenance, incidents) a plugin reaches through the `platform` import.
+//! * [`bench`]: `slo-host bench`, the benchmarks behind `BENCHMARKS.md`.
 //! * [`serve`]: `slo-host serve`, the plugin behind an HTTP API on the real clock.
 //! * [`bindings`]: generated from `wit/`.
 
 pub mod artifacts;
+pub mod bench;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;

@@ -217,7 +217,10 @@ fn init_spins_refused(config: HostConfig) -> (PluginHost, Failure) {
 #[test]
 fn an_init_probe_is_stopped_by_its_fuel_budget_when_the_engine_meters_fuel() {
     let config = HostConfig {
-        engine: EngineOptions { fuel: true },
+        engine: EngineOptions {
+            fuel: true,
+            ..EngineOptions::default()
+        },
         limits: Limits {
             fuel: Some(10_000_000_000),
             ..test_config().limits

@@ -126,7 +126,10 @@ fn a_memory_hog_is_stopped_at_the_cap() {
 #[test]
 fn a_fuel_budget_stops_a_long_computation_deterministically() {
     let mut config = test_config();
-    config.engine = EngineOptions { fuel: true };
+    config.engine = EngineOptions {
+        fuel: true,
+        ..EngineOptions::default()
+    };
     config.limits = Limits {
         fuel: Some(50_000_000),
         deadline: Duration::from_secs(30),

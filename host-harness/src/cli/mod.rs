@@ -1,6 +1,7 @@
 //! The `slo-host` command line: argument parsing and one module per subcommand.
 
 mod admin;
+mod bench;
 mod call;
 mod demo;
 mod inspect;
@@ -73,6 +74,8 @@ pub enum Command {
     /// Serve the plugin on the real clock behind an HTTP JSON API (RPC, platform admin,
     /// hot swap, rollback, status) until SIGINT or SIGTERM.
     Serve(serve::ServeArgs),
+    /// Run the benchmarks (see BENCHMARKS.md); build with --release for real numbers.
+    Bench(bench::BenchArgs),
     /// Ask a running `slo-host serve`: status, swap, rollback.
     Admin {
         /// What to ask.
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run,
         } => call::run(&run, &procedure, &input, caller.caller()),
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(&args),
         Command::Admin { command, target } => admin::run(&target, &command),
     }
 }

@@ -24,7 +24,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
 pub use artifacts::{ArtifactCache, CacheOutcome};
-pub use engine::{engine_config, EngineOptions, SandboxEngine, EPOCH_TICK};
+pub use engine::{engine_config, pooling_supported, EngineOptions, SandboxEngine, EPOCH_TICK};
 pub use error::{Failure, InvocationError, PluginError};
 pub use limits::{Limits, MemoryCapExceeded, MemoryLimiter};
 pub use state::{HostServices, InvocationState, InvocationTag};

@@ -1,0 +1,147 @@
+//! `slo-host bench`: the benchmarks behind `BENCHMARKS.md`. Every goal is a ratio measured in
+//! one run (or a size), never a wall-clock assertion in a test; each row names the command
+//! that produced it.
+//!
+//! * `measure`: interleaved batches and medians.
+//! * `invocation`: rows 1–2, per-invocation overhead and the pooling allocator.
+//! * `swap`: row 6, hot-swap latency.
+//! * `footprint`: row 7, component size and linear memory.
+
+mod footprint;
+mod invocation;
+pub mod measure;
+mod swap;
+
+use std::fmt::Write as _;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// One row of `BENCHMARKS.md`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The row's number in the benchmarks issue.
+    pub number: u32,
+    /// What is measured.
+    pub what: String,
+    /// The goal.
+    pub target: String,
+    /// What was measured.
+    pub result: String,
+    /// Whether the goal was met (`None`: a report, not a goal).
+    pub met: Option<bool>,
+}
+
+/// Every row `slo-host bench` can run.
+pub const ROWS: &[u32] = &[1, 2, 6, 7];
+
+/// A progress bar on stderr for a long benchmark (hidden when stderr is not a terminal).
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    /// A progress bar, hidden unless `visible`.
+    pub fn new(visible: bool) -> Self {
+        let bar = if visible {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template("{msg:28} [{bar:40}] {pos}/{len} {elapsed}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Progress { bar }
+    }
+
+    /// Starts a step of `len` units.
+    pub fn start(&self, label: &str, len: u64) {
+        self.bar.reset();
+        self.bar.set_length(len);
+        self.bar.set_message(label.to_owned());
+    }
+
+    /// One unit done.
+    pub fn tick(&self) {
+        self.bar.inc(1);
+    }
+
+    /// The step is done.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Runs the rows asked for (all of [`ROWS`] when empty), in order.
+pub fn run(rows: &[u32], quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
+    let wanted = |n: u32| rows.is_empty() || rows.contains(&n);
+    if let Some(unknown) = rows.iter().find(|n| !ROWS.contains(n)) {
+        anyhow::bail!("there is no benchmark row {unknown} (rows: {ROWS:?})");
+    }
+    let mut out = Vec::new();
+    if wanted(1) || wanted(2) {
+        let both = invocation::rows(quick, progress)?;
+        out.extend(both.into_iter().filter(|r| wanted(r.number)));
+    }
+    if wanted(6) {
+        out.extend(swap::rows(quick, progress)?);
+    }
+    if wanted(7) {
+        out.extend(footprint::rows(progress)?);
+    }
+    Ok(out)
+}
+
+/// What this machine is, for the record: CPU model, cores, memory, OS, build profile.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or_else(
+            || "unknown memory".into(),
+            |kb| format!("{:.0} GiB", kb as f64 / 1_048_576.0),
+        );
+    let profile = if cfg!(debug_assertions) {
+        "debug build (numbers are not representative: use --release)"
+    } else {
+        "release build"
+    };
+    format!(
+        "{cpu}, {cores} cores available, {memory}, {} {}, {profile}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// The rows as a Markdown table.
+pub fn markdown_table(rows: &[Row]) -> String {
+    let mut out = String::from("| # | what | target | result | met |\n|---|---|---|---|---|\n");
+    for row in rows {
+        let met = match row.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "report",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {met} |",
+            row.number, row.what, row.target, row.result
+        );
+    }
+    out
+}
