@@ -6,8 +6,12 @@
 //! * `invocation`: rows 1–2, per-invocation overhead and the pooling allocator.
 //! * `swap`: row 6, hot-swap latency.
 //! * `footprint`: row 7, component size and linear memory.
+//! * [`instructions`]: row 8, fuel counts against their baseline.
+//! * [`fixtures`]: objectives with many downtime events, and the computeStatus invocation.
 
+pub mod fixtures;
 mod footprint;
+pub mod instructions;
 mod invocation;
 pub mod measure;
 mod swap;
@@ -32,7 +36,7 @@ pub struct Row {
 }
 
 /// Every row `slo-host bench` can run.
-pub const ROWS: &[u32] = &[1, 2, 6, 7];
+pub const ROWS: &[u32] = &[1, 2, 6, 7, 8];
 
 /// A progress bar on stderr for a long benchmark (hidden when stderr is not a terminal).
 pub struct Progress {
@@ -88,6 +92,9 @@ pub fn run(rows: &[u32], quick: bool, progress: &Progress) -> anyhow::Result<Vec
     }
     if wanted(7) {
         out.extend(footprint::rows(progress)?);
+    }
+    if wanted(8) {
+        out.extend(instructions::rows(progress)?);
     }
     Ok(out)
 }

@@ -1,0 +1,92 @@
+//! Data for the benchmarks and the instruction-count check: objectives with many downtime
+//! events, written by the host straight into the plugin's tables (one transaction), and the
+//! computeStatus invocation measured over them.
+
+use crate::bindings::types::{Caller, CallerKind};
+use crate::host::PluginHost;
+use crate::runtime::{InvocationError, Invoked, PluginIdentity, TransactionMode};
+
+/// One day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
+
+/// Creates an objective on `system` through the plugin (30-day window, 99.9 %), then gives it
+/// `events` closed downtime events of 60 s, evenly spread over its window, inserted by the
+/// host. Answers the objective id.
+pub fn objective_with_downtime(
+    host: &PluginHost,
+    system: &str,
+    events: usize,
+) -> anyhow::Result<String> {
+    let admin = crate::host::Caller::user("bench", &["slo.read", "slo.manage"]);
+    let input = serde_json::json!({ "systemId": system, "target": 99.9, "windowDays": 30 });
+    let created: serde_json::Value =
+        serde_json::from_str(&host.call_rpc("createObjective", &input.to_string(), &admin)?)?;
+    let id = created["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("createObjective answered no id: {created}"))?
+        .to_owned();
+    let now = host.services().clock.now_ms();
+    let spacing = 30 * DAY_MS / i64::try_from(events + 1)?;
+    let conn = host.services().database.checkout()?;
+    let raw = conn.raw();
+    raw.execute_batch("BEGIN IMMEDIATE")?;
+    {
+        let mut insert = raw.prepare(
+            "INSERT INTO slo_downtime_events (id, objective_id, system_id, start_time, end_time, \
+             duration_seconds, attribution_type, source) VALUES (?, ?, ?, ?, ?, 60, 'self', 'healthcheck')",
+        )?;
+        for i in 0..events {
+            let start = now - spacing * i64::try_from(i + 1)?;
+            insert.execute(rusqlite::params![
+                format!("{id}-event-{i}"),
+                id,
+                system,
+                start,
+                start + 60_000
+            ])?;
+        }
+    }
+    raw.execute_batch("COMMIT")?;
+    Ok(id)
+}
+
+/// `getObjective` for `objective_id` with the plugin's read-through cache emptied first, so
+/// that the invocation really runs computeStatus over every event; answers the invocation
+/// (its stats carry the time, memory and fuel it used).
+pub fn compute_status(
+    host: &PluginHost,
+    objective_id: &str,
+) -> Result<Invoked<String>, InvocationError> {
+    let plugin = host.plugin().ok_or_else(|| {
+        host.host_failure(
+            "rpc.handle(getObjective)",
+            crate::runtime::Failure::Host {
+                message: "no plugin is loaded".into(),
+            },
+        )
+    })?;
+    host.services()
+        .cache
+        .invalidate(plugin.id(), &[format!("objective:{objective_id}")]);
+    let identity = PluginIdentity {
+        id: plugin.id().into(),
+        version: plugin.version().into(),
+    };
+    let input = serde_json::json!({ "id": objective_id }).to_string();
+    let caller = Caller {
+        kind: CallerKind::User,
+        id: Some("bench".into()),
+        access_rules: vec!["slo.read".into()],
+    };
+    host.runtime().invoke(
+        plugin.compiled(),
+        &identity,
+        host.services(),
+        "rpc.handle(getObjective)",
+        TransactionMode::ReadOnly,
+        |p, store| {
+            p.checkstack_plugin_rpc()
+                .call_handle(store, "getObjective", &input, &caller)
+        },
+    )
+}
