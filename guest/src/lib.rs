@@ -15,8 +15,8 @@ pub mod manifest;
 pub mod migrations;
 pub mod service;
 pub mod storage;
-#[cfg(test)]
-mod test_env;
+#[cfg(any(test, feature = "native"))]
+pub mod test_env;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -10,7 +10,7 @@ pub mod entity_states;
 pub mod objectives;
 pub mod snapshots;
 pub mod streaks;
-#[cfg(test)]
+#[cfg(any(test, feature = "native"))]
 pub mod test_db;
 #[cfg(test)]
 mod tests;

@@ -4,11 +4,13 @@
 //!
 //! * `measure`: interleaved batches and medians.
 //! * `invocation`: rows 1–2, per-invocation overhead and the pooling allocator.
+//! * `compute`: row 3, computeStatus natively against the component.
 //! * `swap`: row 6, hot-swap latency.
 //! * `footprint`: row 7, component size and linear memory.
 //! * [`instructions`]: row 8, fuel counts against their baseline.
 //! * [`fixtures`]: objectives with many downtime events, and the computeStatus invocation.
 
+mod compute;
 pub mod fixtures;
 mod footprint;
 pub mod instructions;
@@ -36,7 +38,7 @@ pub struct Row {
 }
 
 /// Every row `slo-host bench` can run.
-pub const ROWS: &[u32] = &[1, 2, 6, 7, 8];
+pub const ROWS: &[u32] = &[1, 2, 3, 6, 7, 8];
 
 /// A progress bar on stderr for a long benchmark (hidden when stderr is not a terminal).
 pub struct Progress {
@@ -86,6 +88,9 @@ pub fn run(rows: &[u32], quick: bool, progress: &Progress) -> anyhow::Result<Vec
     if wanted(1) || wanted(2) {
         let both = invocation::rows(quick, progress)?;
         out.extend(both.into_iter().filter(|r| wanted(r.number)));
+    }
+    if wanted(3) {
+        out.extend(compute::rows(quick, progress)?);
     }
     if wanted(6) {
         out.extend(swap::rows(quick, progress)?);
