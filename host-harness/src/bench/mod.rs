@@ -5,18 +5,22 @@
 //! * `measure`: interleaved batches and medians.
 //! * `invocation`: rows 1–2, per-invocation overhead and the pooling allocator.
 //! * `compute`: row 3, computeStatus natively against the component.
+//! * `daily`: row 4, the daily job at 1k, 10k (and 100k) objectives, and the host's peak RSS.
+//! * `transitions`: row 5, end-to-end health transitions per second, with a breakdown.
 //! * `swap`: row 6, hot-swap latency.
 //! * `footprint`: row 7, component size and linear memory.
 //! * [`instructions`]: row 8, fuel counts against their baseline.
 //! * [`fixtures`]: objectives with many downtime events, and the computeStatus invocation.
 
 mod compute;
+mod daily;
 pub mod fixtures;
 mod footprint;
 pub mod instructions;
 mod invocation;
 pub mod measure;
 mod swap;
+mod transitions;
 
 use std::fmt::Write as _;
 
@@ -38,7 +42,7 @@ pub struct Row {
 }
 
 /// Every row `slo-host bench` can run.
-pub const ROWS: &[u32] = &[1, 2, 3, 6, 7, 8];
+pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8];
 
 /// A progress bar on stderr for a long benchmark (hidden when stderr is not a terminal).
 pub struct Progress {
@@ -78,8 +82,18 @@ impl Progress {
     }
 }
 
+/// How much to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effort {
+    /// Fewer iterations: a smoke run, not a measurement.
+    pub quick: bool,
+    /// The largest sizes too (row 4 at 100k objectives: minutes and gigabytes).
+    pub full: bool,
+}
+
 /// Runs the rows asked for (all of [`ROWS`] when empty), in order.
-pub fn run(rows: &[u32], quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
+pub fn run(rows: &[u32], effort: Effort, progress: &Progress) -> anyhow::Result<Vec<Row>> {
+    let quick = effort.quick;
     let wanted = |n: u32| rows.is_empty() || rows.contains(&n);
     if let Some(unknown) = rows.iter().find(|n| !ROWS.contains(n)) {
         anyhow::bail!("there is no benchmark row {unknown} (rows: {ROWS:?})");
@@ -91,6 +105,12 @@ pub fn run(rows: &[u32], quick: bool, progress: &Progress) -> anyhow::Result<Vec
     }
     if wanted(3) {
         out.extend(compute::rows(quick, progress)?);
+    }
+    if wanted(4) {
+        out.extend(daily::rows(effort.full, progress)?);
+    }
+    if wanted(5) {
+        out.extend(transitions::rows(quick, progress)?);
     }
     if wanted(6) {
         out.extend(swap::rows(quick, progress)?);

@@ -16,6 +16,9 @@ pub struct BenchArgs {
     /// Fewer iterations: a smoke run, not a measurement.
     #[arg(long)]
     pub quick: bool,
+    /// The largest sizes too (row 4 at 100k objectives: minutes and gigabytes of disk).
+    #[arg(long)]
+    pub full: bool,
     /// Write the results to this Markdown file (e.g. BENCHMARKS.md).
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
@@ -24,7 +27,11 @@ pub struct BenchArgs {
 /// Runs `slo-host bench`.
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(std::io::stderr().is_terminal());
-    let rows = bench::run(&args.rows, args.quick, &progress)?;
+    let effort = bench::Effort {
+        quick: args.quick,
+        full: args.full,
+    };
+    let rows = bench::run(&args.rows, effort, &progress)?;
     let machine = bench::machine();
     let command = command_line(args);
     let table = bench::markdown_table(&rows);
@@ -52,6 +59,9 @@ fn command_line(args: &BenchArgs) -> String {
     }
     if args.quick {
         command.push_str(" --quick");
+    }
+    if args.full {
+        command.push_str(" --full");
     }
     if let Some(path) = &args.write {
         command.push_str(&format!(" --write {}", path.display()));

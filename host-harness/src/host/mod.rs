@@ -287,6 +287,13 @@ pub struct InvocationCounts {
     pub by_export: BTreeMap<String, u64>,
     /// Per serving version, `<version> <digest>`.
     pub by_version: BTreeMap<String, u64>,
+    /// Wall time of the invocations that committed, instantiation included, in µs. Not
+    /// serialised: reports stay deterministic.
+    #[serde(skip)]
+    pub committed_time_us: u64,
+    /// Of which in the host's SQL calls, in µs (not serialised either).
+    #[serde(skip)]
+    pub committed_sql_us: u64,
 }
 
 /// The host: runtime, services, the loaded plugin and what it published.
@@ -760,8 +767,13 @@ impl PluginHost {
         );
         let export_name = export.split('(').next().unwrap_or(export);
         match result {
-            Ok(Invoked { value, outbox, .. }) => {
+            Ok(Invoked {
+                value,
+                outbox,
+                stats,
+            }) => {
                 self.count(plugin, export_name, &Ok(()));
+                self.add_time(&stats);
                 self.note_outcome(plugin, false);
                 self.publish(plugin, export, outbox);
                 Ok(value)
@@ -889,6 +901,15 @@ impl PluginHost {
             p.checkstack_plugin_entity_provider()
                 .call_derive(store, change)
         })
+    }
+
+    fn add_time(&self, stats: &crate::runtime::InvocationStats) {
+        let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.committed_time_us = counts
+            .committed_time_us
+            .saturating_add(micros(stats.elapsed));
+        counts.committed_sql_us = counts.committed_sql_us.saturating_add(micros(stats.sql));
     }
 
     fn count(&self, plugin: &LoadedPlugin, export: &str, outcome: &Result<(), Failure>) {

@@ -98,10 +98,10 @@ impl sql::Host for InvocationState {
         params: Vec<sql::SqlValue>,
     ) -> Result<sql::Rows, sql::SqlError> {
         let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
-        let rows = self
-            .transaction()?
-            .query(&statement, &params)
-            .map_err(to_wit_error)?;
+        let started = std::time::Instant::now();
+        let rows = self.transaction()?.query(&statement, &params);
+        self.sql_time += started.elapsed();
+        let rows = rows.map_err(to_wit_error)?;
         Ok(sql::Rows {
             columns: rows.columns,
             rows: rows
@@ -118,9 +118,10 @@ impl sql::Host for InvocationState {
         params: Vec<sql::SqlValue>,
     ) -> Result<u64, sql::SqlError> {
         let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
-        self.transaction()?
-            .execute(&statement, &params)
-            .map_err(to_wit_error)
+        let started = std::time::Instant::now();
+        let changed = self.transaction()?.execute(&statement, &params);
+        self.sql_time += started.elapsed();
+        changed.map_err(to_wit_error)
     }
 
     fn savepoint(&mut self) -> Result<u32, sql::SqlError> {

@@ -123,6 +123,8 @@ pub struct InvocationStats {
     pub peak_memory_bytes: usize,
     /// Fuel used, when fuel metering is on.
     pub fuel_used: Option<u64>,
+    /// Time spent in the host's SQL calls (part of `elapsed`).
+    pub sql: Duration,
 }
 
 /// The runtime: engine, linker, limits.
@@ -376,6 +378,7 @@ impl Runtime {
             outbox_bytes: 0,
             outbox_limit: limits.outbox_bytes,
             log_lines: 0,
+            sql_time: Duration::ZERO,
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -409,6 +412,7 @@ impl Runtime {
             elapsed: started.elapsed(),
             peak_memory_bytes: state.limiter.peak_bytes(),
             fuel_used,
+            sql: state.sql_time,
         };
         let InvocationState {
             transaction,

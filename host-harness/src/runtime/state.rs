@@ -90,6 +90,8 @@ pub struct InvocationState {
     pub(crate) outbox_limit: usize,
     /// Log lines written so far by this invocation.
     pub(crate) log_lines: usize,
+    /// Time spent in the host's SQL calls so far.
+    pub(crate) sql_time: std::time::Duration,
 }
 
 impl WasiView for InvocationState {

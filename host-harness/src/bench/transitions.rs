@@ -1,0 +1,125 @@
+//! Row 5: end-to-end health transitions per second through the simulated platform: 1,000
+//! systems with 2 objectives each, every transition recorded in the change log, delivered
+//! through the durable queue (a SQLite file in WAL mode) to each of its subscriptions, and
+//! settled (entity refreshes included), with the time split between the plugin's
+//! invocations (and their SQL) and the host's own work (queue, change log, routing).
+
+use std::time::{Duration, Instant};
+
+use super::measure::micros;
+use super::{Progress, Row};
+use crate::artifacts::SLO_PLUGIN_COMPONENT;
+use crate::capabilities::clock::Clock;
+use crate::capabilities::sql::Database;
+use crate::host::HostConfig;
+use crate::platform::{HealthStatus, Simulation};
+
+const SYSTEMS: usize = 1_000;
+
+/// 2026-06-01T00:00:00Z.
+const START_MS: i64 = 1_780_272_000_000;
+
+fn setup(dir: &std::path::Path, progress: &Progress) -> anyhow::Result<Simulation> {
+    let config = HostConfig {
+        clock: Clock::virtual_at(START_MS),
+        seed: Some(7),
+        ..HostConfig::default()
+    };
+    let mut sim = Simulation::start(
+        config,
+        Database::file(&dir.join("transitions.db"))?,
+        SLO_PLUGIN_COMPONENT,
+    )?;
+    for i in 0..SYSTEMS {
+        sim.add_system(&format!("sys-{i}"), &format!("System {i}"))?;
+        if i % 100 == 99 {
+            progress.tick();
+        }
+    }
+    sim.settle()?;
+    let conn = sim.database().checkout()?;
+    let raw = conn.raw();
+    raw.execute_batch("BEGIN IMMEDIATE")?;
+    {
+        let mut insert = raw.prepare(
+            "INSERT INTO slo_objectives (id, system_id, target, window_days, dependency_exclusion, created_at, updated_at) \
+             VALUES (?, ?, ?, 30, ?, ?, ?)",
+        )?;
+        for i in 0..SYSTEMS {
+            let system = format!("sys-{i}");
+            insert.execute(rusqlite::params![
+                format!("{system}-strict"),
+                system,
+                99.9,
+                "strict",
+                START_MS,
+                START_MS
+            ])?;
+            insert.execute(rusqlite::params![
+                format!("{system}-self"),
+                system,
+                99.5,
+                "self-only",
+                START_MS,
+                START_MS
+            ])?;
+        }
+    }
+    raw.execute_batch("COMMIT")?;
+    drop(conn);
+    Ok(sim)
+}
+
+/// Row 5.
+pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
+    let transitions = if quick { 200 } else { 2_000 };
+    progress.start(
+        "health transitions",
+        (SYSTEMS / 100 + transitions / 100) as u64,
+    );
+    let dir = std::env::temp_dir().join(format!("slo-bench-transitions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut sim = setup(&dir, progress)?;
+    let before = sim.host().invocation_counts();
+    let started = Instant::now();
+    for k in 0..transitions {
+        let system = format!("sys-{}", k % SYSTEMS);
+        let status = if (k / SYSTEMS) % 2 == 0 {
+            HealthStatus::Unhealthy
+        } else {
+            HealthStatus::Healthy
+        };
+        sim.clock().advance(Duration::from_secs(1))?;
+        sim.set_health(&system, status)?;
+        sim.settle()?;
+        if k % 100 == 99 {
+            progress.tick();
+        }
+    }
+    let elapsed = started.elapsed();
+    let after = sim.host().invocation_counts();
+    progress.finish();
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    let n = u32::try_from(transitions)?;
+    let per = elapsed / n;
+    let invocations = after.total - before.total;
+    let invoked = Duration::from_micros(after.committed_time_us - before.committed_time_us) / n;
+    let sql = Duration::from_micros(after.committed_sql_us - before.committed_sql_us) / n;
+    let host = per.saturating_sub(invoked);
+    let rate = f64::from(n) / elapsed.as_secs_f64();
+    Ok(vec![Row {
+        number: 5,
+        what: format!("end-to-end health transitions ({SYSTEMS} systems × 2 objectives; each change logged, queued durably in a WAL SQLite file, delivered to its 3 subscriptions and settled, `slo` entity refreshes included)"),
+        target: "report transitions/s and the breakdown; aim ≥ 2,000/s".into(),
+        result: format!(
+            "**{rate:.0} transitions/s** over {transitions}; per transition {}: plugin invocations {} ({:.1} each, of which host SQL {}), host (queue, change log, entity pipeline, routing) {}",
+            micros(per),
+            micros(invoked),
+            invocations as f64 / f64::from(n),
+            micros(sql),
+            micros(host)
+        ),
+        met: Some(rate >= 2_000.0),
+    }])
+}
