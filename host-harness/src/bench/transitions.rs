@@ -84,7 +84,7 @@ pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
     let started = Instant::now();
     for k in 0..transitions {
         let system = format!("sys-{}", k % SYSTEMS);
-        let status = if (k / SYSTEMS) % 2 == 0 {
+        let status = if (k / SYSTEMS).is_multiple_of(2) {
             HealthStatus::Unhealthy
         } else {
             HealthStatus::Healthy
