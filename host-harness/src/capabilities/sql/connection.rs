@@ -17,6 +17,14 @@ use super::error::SqlError;
 /// Prefix of the tables the host owns; plugins can neither read nor write them.
 pub const HOST_TABLE_PREFIX: &str = "_host_";
 
+/// Why a write is refused in a read-only invocation.
+const READ_ONLY_DENIAL: &str =
+    "this invocation is read-only (a query procedure, an entity read or a \
+                                deriver): writes belong in a mutation";
+
+/// Compiled guest statements kept per connection (the SLO plugin uses a few dozen).
+const STATEMENT_CACHE: usize = 256;
+
 /// A connection plus its guest-mode switch.
 pub struct SqlConnection {
     conn: Connection,
@@ -38,6 +46,7 @@ impl SqlConnection {
             .map_err(classify)?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")
             .map_err(classify)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         if path.is_some() {
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(classify)?;
@@ -53,11 +62,8 @@ impl SqlConnection {
                 return Authorization::Allow;
             }
             let refused = guest_denial(&ctx.action).or_else(|| {
-                (reading.load(Ordering::SeqCst) && writes(&ctx.action)).then(|| {
-                    "this invocation is read-only (a query procedure, an entity read or a \
-                     deriver): writes belong in a mutation"
-                        .to_owned()
-                })
+                (reading.load(Ordering::SeqCst) && writes(&ctx.action))
+                    .then(|| READ_ONLY_DENIAL.to_owned())
             });
             match refused {
                 None => Authorization::Allow,
@@ -73,6 +79,26 @@ impl SqlConnection {
             read_only,
             denial,
         })
+    }
+
+    /// Prepares a guest statement, reusing the compiled statement when the same text ran
+    /// before on this connection (guest SQL is a small fixed set, run again and again). The
+    /// authorizer only sees a statement when it is compiled, so a reused statement that
+    /// writes is refused here when the invocation is read-only.
+    pub fn prepare_guest<'c>(
+        &self,
+        conn: &'c Connection,
+        statement: &str,
+    ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+        let stmt = conn.prepare_cached(statement)?;
+        if self.read_only.load(Ordering::SeqCst) && !stmt.readonly() {
+            *self.denial.lock().unwrap_or_else(|p| p.into_inner()) = Some(READ_ONLY_DENIAL.into());
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
+                None,
+            ));
+        }
+        Ok(stmt)
     }
 
     /// Makes guest statements read-only (or writable again).

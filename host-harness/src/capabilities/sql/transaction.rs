@@ -109,7 +109,7 @@ impl Transaction {
         refuse_host_names(statement)?;
         let conn = self.conn()?;
         conn.as_guest(self.deadline, |c| {
-            let mut stmt = c.prepare(statement)?;
+            let mut stmt = conn.prepare_guest(c, statement)?;
             check_placeholders(&stmt, params.len())?;
             let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
             let width = columns.len();
@@ -144,7 +144,7 @@ impl Transaction {
         refuse_host_names(statement)?;
         let conn = self.conn()?;
         conn.as_guest(self.deadline, |c| {
-            let mut stmt = c.prepare(statement)?;
+            let mut stmt = conn.prepare_guest(c, statement)?;
             check_placeholders(&stmt, params.len())?;
             let changed = stmt.execute(rusqlite::params_from_iter(params.iter()))?;
             Ok(changed as u64)
