@@ -6,7 +6,7 @@
 //! Each objective is processed under its own savepoint: a failure rolls back that objective's
 //! work (SQL and publications) and the job goes on with the next.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::json;
 
@@ -47,9 +47,15 @@ pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, Plugin
     let today = utc_day(now);
     let mut report = DailyReport::default();
     let all = objectives::list(db)?;
+    // The statuses the pass computes, reused by the achievement pass below: a snapshot and a
+    // streak never change a status, and computing each twice doubled the job's work.
+    let mut computed: HashMap<&str, StatusFacts> = HashMap::with_capacity(all.len());
     for objective in &all {
         match isolated(db, || daily_objective(db, env, objective, now, today)) {
-            Ok(()) => report.processed.push(objective.id.clone()),
+            Ok(facts) => {
+                computed.insert(&objective.id, facts);
+                report.processed.push(objective.id.clone());
+            }
             Err(e) => {
                 env.warn(&format!(
                     "Failed to process daily snapshot for objective {}: {e}",
@@ -59,9 +65,15 @@ pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, Plugin
             }
         }
     }
-    let systems: BTreeSet<&str> = all.iter().map(|o| o.system_id.as_str()).collect();
-    for system in systems {
-        match isolated(db, || evaluate_achievements(db, env, system)) {
+    let mut by_system: BTreeMap<&str, Vec<&Objective>> = BTreeMap::new();
+    for objective in &all {
+        by_system
+            .entry(objective.system_id.as_str())
+            .or_default()
+            .push(objective);
+    }
+    for (system, list) in by_system {
+        match isolated(db, || achievements_of(db, env, system, &list, &computed)) {
             Ok(unlocked) => report
                 .unlocked
                 .extend(unlocked.into_iter().map(|a| (system.to_owned(), a))),
@@ -79,7 +91,7 @@ fn daily_objective(
     objective: &Objective,
     now: i64,
     today: i64,
-) -> Result<(), PluginError> {
+) -> Result<StatusFacts, PluginError> {
     reconcile_orphans(db, env, objective)?;
     let status = compute(db, env, objective)?;
     let before = streaks::get(db, &objective.id)?.map_or(0, |s| s.current);
@@ -112,7 +124,27 @@ fn daily_objective(
     }
     // The snapshot and the streak do not change the status computed above: announce it as is.
     status_announced(env, objective, &status);
-    Ok(())
+    Ok(StatusFacts::of(&status))
+}
+
+/// The part of a computed status the achievement rules read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StatusFacts {
+    availability: Option<f64>,
+    remaining_percent: f64,
+    total_minutes: f64,
+    self_minutes: f64,
+}
+
+impl StatusFacts {
+    fn of(status: &crate::core::status::Status) -> Self {
+        StatusFacts {
+            availability: status.budget.availability,
+            remaining_percent: status.budget.remaining_percent,
+            total_minutes: status.downtime.total_minutes,
+            self_minutes: status.downtime.self_minutes,
+        }
+    }
 }
 
 /// Durations in seconds of the whole, closed outages among `events` (newest first, as
@@ -155,20 +187,36 @@ pub fn evaluate_achievements(
     system_id: &str,
 ) -> Result<Vec<AchievementType>, PluginError> {
     let list = objectives::list_for_system(db, system_id)?;
+    let list: Vec<&Objective> = list.iter().collect();
+    achievements_of(db, env, system_id, &list, &HashMap::new())
+}
+
+/// [`evaluate_achievements`] over the system's objectives `list`, reusing the statuses in
+/// `computed` (computing the others).
+fn achievements_of(
+    db: &dyn Database,
+    env: &dyn Env,
+    system_id: &str,
+    list: &[&Objective],
+    computed: &HashMap<&str, StatusFacts>,
+) -> Result<Vec<AchievementType>, PluginError> {
     if list.is_empty() {
         return Ok(Vec::new());
     }
     let now = env.now_ms();
     let mut facts = Vec::with_capacity(list.len());
-    for objective in &list {
-        let status = compute(db, env, objective)?;
+    for objective in list {
+        let status = match computed.get(objective.id.as_str()) {
+            Some(known) => *known,
+            None => StatusFacts::of(&compute(db, env, objective)?),
+        };
         let recent = downtime::recent(db, &objective.id, 10)?;
         facts.push(ObjectiveFacts {
             current_streak: streaks::get(db, &objective.id)?.map_or(0, |s| s.current),
-            availability: status.budget.availability,
-            remaining_percent: status.budget.remaining_percent,
-            total_minutes: status.downtime.total_minutes,
-            self_minutes: status.downtime.self_minutes,
+            availability: status.availability,
+            remaining_percent: status.remaining_percent,
+            total_minutes: status.total_minutes,
+            self_minutes: status.self_minutes,
             window_old: objective.created_at <= now - objective.window_days * DAY_MS,
             outage_seconds: whole_outage_seconds(&recent),
         });
