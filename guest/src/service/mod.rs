@@ -98,10 +98,7 @@ pub fn compute(
     let start = window_start(now, objective.window_days);
     // far enough back for the window and for the longest A1 lookback (3 days)
     let earliest = start.min(now - 3 * crate::core::time::DAY_MS);
-    let events: Vec<_> = downtime::overlapping(db, &objective.id, earliest, now)?
-        .into_iter()
-        .map(|e| e.span)
-        .collect();
+    let events = downtime::overlapping_spans(db, &objective.id, earliest, now)?;
     let health = if events.iter().any(|e| e.end_ms.is_none()) {
         env.system_health(&objective.system_id)
     } else {

@@ -237,25 +237,43 @@ pub fn recent(
     rows.iter().map(|row| from_row(&row)).collect()
 }
 
-/// Events of `objective_id` that may overlap `[window_start, window_end]`: closed ones that
-/// end inside or after it and open ones, ordered by start time then id (decisions F10).
-pub fn overlapping(
+/// The events of `objective_id` that may overlap `[window_start, window_end]` (closed ones
+/// that end inside or after it, and open ones), ordered by start time then id (decisions
+/// F10), as their window-math view ([`EventSpan`]): the only columns computeStatus reads.
+/// Ids, sources and durations are not fetched, so a status over a thousand events moves a
+/// fraction of the data across the host boundary.
+pub fn overlapping_spans(
     db: &dyn Database,
     objective_id: &str,
     window_start: i64,
     window_end: i64,
-) -> Result<Vec<DowntimeEvent>, PluginError> {
+) -> Result<Vec<EventSpan>, PluginError> {
     let rows = db.query(
-        &format!(
-            "SELECT {COLUMNS} FROM slo_downtime_events \
-             WHERE objective_id = ? AND start_time <= ? AND (end_time >= ? OR end_time IS NULL) \
-             ORDER BY start_time, id"
-        ),
+        "SELECT start_time, end_time, attribution_type, upstream_system_id, upstream_system_name \
+         FROM slo_downtime_events \
+         WHERE objective_id = ? AND start_time <= ? AND (end_time >= ? OR end_time IS NULL) \
+         ORDER BY start_time, id",
         &[
             SqlValue::from(objective_id),
             window_end.into(),
             window_start.into(),
         ],
     )?;
-    rows.iter().map(|row| from_row(&row)).collect()
+    rows.iter()
+        .map(|row| {
+            let attribution_text = row.text(2)?;
+            let attribution = Attribution::parse(&attribution_text).ok_or_else(|| {
+                PluginError::Internal(format!(
+                    "storage: unknown attribution_type {attribution_text:?}"
+                ))
+            })?;
+            Ok(EventSpan {
+                start_ms: row.integer(0)?,
+                end_ms: row.opt_integer(1)?,
+                attribution,
+                upstream_system_id: row.opt_text(3)?,
+                upstream_system_name: row.opt_text(4)?,
+            })
+        })
+        .collect()
 }

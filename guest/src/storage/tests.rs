@@ -134,16 +134,14 @@ fn v16_3_4_overlap_query_is_per_objective_and_window() {
     )
     .unwrap();
     assert!(
-        downtime::overlapping(&db, "a", START, START + 10 * 24 * 60 * MIN)
+        downtime::overlapping_spans(&db, "a", START, START + 10 * 24 * 60 * MIN)
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        downtime::overlapping(&db, "b", START, START + 10 * 24 * 60 * MIN)
-            .unwrap()
-            .len(),
-        1
-    );
+    let spans = downtime::overlapping_spans(&db, "b", START, START + 10 * 24 * 60 * MIN).unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!((spans[0].start_ms, spans[0].end_ms), (START + MIN, None));
+    assert_eq!(spans[0].attribution, Attribution::SelfCaused);
 }
 
 #[test]
