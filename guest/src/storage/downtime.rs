@@ -249,7 +249,10 @@ pub fn overlapping_spans(
     window_end: i64,
 ) -> Result<Vec<EventSpan>, PluginError> {
     let rows = db.query(
-        "SELECT start_time, end_time, attribution_type, upstream_system_id, upstream_system_name \
+        // The attribution comes as a number: one string fewer per row to allocate and parse.
+        "SELECT start_time, end_time, \
+         CASE attribution_type WHEN 'self' THEN 0 WHEN 'upstream' THEN 1 END, \
+         upstream_system_id, upstream_system_name \
          FROM slo_downtime_events \
          WHERE objective_id = ? AND start_time <= ? AND (end_time >= ? OR end_time IS NULL) \
          ORDER BY start_time, id",
@@ -261,12 +264,15 @@ pub fn overlapping_spans(
     )?;
     rows.iter()
         .map(|row| {
-            let attribution_text = row.text(2)?;
-            let attribution = Attribution::parse(&attribution_text).ok_or_else(|| {
-                PluginError::Internal(format!(
-                    "storage: unknown attribution_type {attribution_text:?}"
-                ))
-            })?;
+            let attribution = match row.opt_integer(2)? {
+                Some(0) => Attribution::SelfCaused,
+                Some(1) => Attribution::Upstream,
+                _ => {
+                    return Err(PluginError::Internal(
+                        "storage: an event's attribution_type is neither self nor upstream".into(),
+                    ))
+                }
+            };
             Ok(EventSpan {
                 start_ms: row.integer(0)?,
                 end_ms: row.opt_integer(1)?,
