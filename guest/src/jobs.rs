@@ -47,11 +47,21 @@ pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, Plugin
     let today = utc_day(now);
     let mut report = DailyReport::default();
     let all = objectives::list(db)?;
+    // Batched reads (one query each, not one per objective): which objectives have open
+    // events (only those can hold orphans), and the streaks as they stand before the pass.
+    let with_open = downtime::objectives_with_open_events(db)?;
+    let streaks_before = current_streaks(db)?;
     // The statuses the pass computes, reused by the achievement pass below: a snapshot and a
     // streak never change a status, and computing each twice doubled the job's work.
     let mut computed: HashMap<&str, StatusFacts> = HashMap::with_capacity(all.len());
     for objective in &all {
-        match isolated(db, || daily_objective(db, env, objective, now, today)) {
+        let prior = Prior {
+            may_have_orphans: with_open.contains(&objective.id),
+            streak: streaks_before.get(&objective.id).copied().unwrap_or(0),
+        };
+        match isolated(db, || {
+            daily_objective(db, env, objective, prior, now, today)
+        }) {
             Ok(facts) => {
                 computed.insert(&objective.id, facts);
                 report.processed.push(objective.id.clone());
@@ -72,8 +82,13 @@ pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, Plugin
             .or_default()
             .push(objective);
     }
+    let streaks_after = current_streaks(db)?;
     for (system, list) in by_system {
-        match isolated(db, || achievements_of(db, env, system, &list, &computed)) {
+        let known = Known {
+            statuses: &computed,
+            streaks: Some(&streaks_after),
+        };
+        match isolated(db, || achievements_of(db, env, system, &list, &known)) {
             Ok(unlocked) => report
                 .unlocked
                 .extend(unlocked.into_iter().map(|a| (system.to_owned(), a))),
@@ -85,16 +100,36 @@ pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, Plugin
     Ok(report)
 }
 
+/// What the daily pass knows of an objective before processing it (read in batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Prior {
+    /// It has open events (the only ones the orphan reconcile can close).
+    may_have_orphans: bool,
+    /// Its current streak (0 when it has no row).
+    streak: i64,
+}
+
+/// Every objective's current streak, by objective id.
+fn current_streaks(db: &dyn Database) -> Result<HashMap<String, i64>, PluginError> {
+    Ok(streaks::all(db)?
+        .into_iter()
+        .map(|s| (s.objective_id, s.current))
+        .collect())
+}
+
 fn daily_objective(
     db: &dyn Database,
     env: &dyn Env,
     objective: &Objective,
+    prior: Prior,
     now: i64,
     today: i64,
 ) -> Result<StatusFacts, PluginError> {
-    reconcile_orphans(db, env, objective)?;
+    if prior.may_have_orphans {
+        reconcile_orphans(db, env, objective)?;
+    }
     let status = compute(db, env, objective)?;
-    let before = streaks::get(db, &objective.id)?.map_or(0, |s| s.current);
+    let before = prior.streak;
     snapshots::upsert(
         db,
         &Snapshot {
@@ -188,7 +223,19 @@ pub fn evaluate_achievements(
 ) -> Result<Vec<AchievementType>, PluginError> {
     let list = objectives::list_for_system(db, system_id)?;
     let list: Vec<&Objective> = list.iter().collect();
-    achievements_of(db, env, system_id, &list, &HashMap::new())
+    let known = Known {
+        statuses: &HashMap::new(),
+        streaks: None,
+    };
+    achievements_of(db, env, system_id, &list, &known)
+}
+
+/// What the achievement pass can reuse instead of reading or computing it again.
+struct Known<'a> {
+    /// Statuses computed earlier in the same invocation.
+    statuses: &'a HashMap<&'a str, StatusFacts>,
+    /// Current streaks read after the last streak change (`None`: read each).
+    streaks: Option<&'a HashMap<String, i64>>,
 }
 
 /// [`evaluate_achievements`] over the system's objectives `list`, reusing the statuses in
@@ -198,7 +245,7 @@ fn achievements_of(
     env: &dyn Env,
     system_id: &str,
     list: &[&Objective],
-    computed: &HashMap<&str, StatusFacts>,
+    known: &Known<'_>,
 ) -> Result<Vec<AchievementType>, PluginError> {
     if list.is_empty() {
         return Ok(Vec::new());
@@ -206,13 +253,17 @@ fn achievements_of(
     let now = env.now_ms();
     let mut facts = Vec::with_capacity(list.len());
     for objective in list {
-        let status = match computed.get(objective.id.as_str()) {
-            Some(known) => *known,
+        let status = match known.statuses.get(objective.id.as_str()) {
+            Some(facts) => *facts,
             None => StatusFacts::of(&compute(db, env, objective)?),
+        };
+        let current_streak = match known.streaks {
+            Some(streaks) => streaks.get(&objective.id).copied().unwrap_or(0),
+            None => streaks::get(db, &objective.id)?.map_or(0, |s| s.current),
         };
         let recent = downtime::recent(db, &objective.id, 10)?;
         facts.push(ObjectiveFacts {
-            current_streak: streaks::get(db, &objective.id)?.map_or(0, |s| s.current),
+            current_streak,
             availability: status.availability,
             remaining_percent: status.remaining_percent,
             total_minutes: status.total_minutes,

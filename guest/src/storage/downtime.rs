@@ -187,6 +187,18 @@ pub fn open_for_system(
     )
 }
 
+/// The objectives that have at least one open event (one query for a whole job, instead of
+/// one per objective).
+pub fn objectives_with_open_events(
+    db: &dyn Database,
+) -> Result<std::collections::HashSet<String>, PluginError> {
+    let rows = db.query(
+        "SELECT DISTINCT objective_id FROM slo_downtime_events WHERE end_time IS NULL",
+        &[],
+    )?;
+    rows.iter().map(|row| row.text(0)).collect()
+}
+
 /// Open events of an objective, oldest first.
 pub fn open_for_objective(
     db: &dyn Database,
