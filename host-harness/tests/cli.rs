@@ -48,3 +48,15 @@ fn a_bad_scenario_file_fails_before_running_naming_step_and_field() {
     assert!(stderr.contains("advance"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_bench_command_prints_its_rows_and_refuses_unknown_ones() {
+    let (ok, stdout, stderr) = slo_host(&["bench", "--quick", "--rows", "7,8"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("| 7 | component size"), "{stdout}");
+    assert!(stdout.contains("| 8 | instruction counts"), "{stdout}");
+    assert!(stdout.contains("init.slo"), "{stdout}");
+    let (ok, _, stderr) = slo_host(&["bench", "--rows", "99"]);
+    assert!(!ok);
+    assert!(stderr.contains("there is no benchmark row 99"), "{stderr}");
+}

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use crate::bench::{self, Progress};
 
+/// The analysis appended to the written table.
+const NOTES: &str = "benchmarks/notes.md";
+
 /// The flags of `slo-host bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -37,11 +40,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let table = bench::markdown_table(&rows);
     println!("{machine}\n\n{table}");
     if let Some(path) = &args.write {
+        // The hand-written analysis (what changed, what limits each short row) follows the
+        // measured table.
+        let notes = std::fs::read_to_string(NOTES).unwrap_or_default();
         let document = format!(
             "# Benchmarks\n\nProduced by `{command}` on {}.\n\nMachine: {machine}.\n\n\
              Every goal is a ratio measured in one run, or a size: wall-clock numbers drift on a \
              shared machine, ratios of interleaved measurements do not. Re-run the command to \
-             reproduce a row; `--rows N` runs one.\n\n{table}",
+             reproduce a row; `--rows N` runs one.\n\n{table}\n{notes}",
             chrono::Utc::now().format("%Y-%m-%d"),
         );
         std::fs::write(path, document)?;
