@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::fixtures;
 use super::measure::millis;
 use super::{Progress, Row};
 use crate::artifacts::SLO_PLUGIN_PATH;
@@ -55,24 +56,10 @@ fn seeded(dir: &Path, objectives: usize, progress: &Progress) -> anyhow::Result<
             "INSERT INTO slo_objectives (id, system_id, target, window_days, created_at, updated_at) \
              VALUES (?, ?, 99.9, 30, ?, ?)",
         )?;
-        let mut event = raw.prepare(
-            "INSERT INTO slo_downtime_events (id, objective_id, system_id, start_time, end_time, \
-             duration_seconds, attribution_type, source) VALUES (?, ?, ?, ?, ?, 60, 'self', 'healthcheck')",
-        )?;
-        let spacing = 30 * DAY_MS / i64::try_from(EVENTS_PER_OBJECTIVE + 1)?;
         for i in 0..objectives {
             let (id, system) = (format!("objective-{i}"), format!("sys-{i}"));
             objective.execute(rusqlite::params![id, system, created, created])?;
-            for e in 0..EVENTS_PER_OBJECTIVE {
-                let start = MIDNIGHT_MS - spacing * i64::try_from(e + 1)?;
-                event.execute(rusqlite::params![
-                    format!("{id}-event-{e}"),
-                    id,
-                    system,
-                    start,
-                    start + 60_000
-                ])?;
-            }
+            fixtures::insert_closed_events(raw, &id, &system, EVENTS_PER_OBJECTIVE, MIDNIGHT_MS)?;
             if i % 1_000 == 999 {
                 progress.tick();
             }

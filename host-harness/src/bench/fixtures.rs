@@ -26,28 +26,62 @@ pub fn objective_with_downtime(
         .ok_or_else(|| anyhow::anyhow!("createObjective answered no id: {created}"))?
         .to_owned();
     let now = host.services().clock.now_ms();
-    let spacing = 30 * DAY_MS / i64::try_from(events + 1)?;
     let conn = host.services().database.checkout()?;
     let raw = conn.raw();
     raw.execute_batch("BEGIN IMMEDIATE")?;
-    {
-        let mut insert = raw.prepare(
-            "INSERT INTO slo_downtime_events (id, objective_id, system_id, start_time, end_time, \
-             duration_seconds, attribution_type, source) VALUES (?, ?, ?, ?, ?, 60, 'self', 'healthcheck')",
-        )?;
-        for i in 0..events {
-            let start = now - spacing * i64::try_from(i + 1)?;
-            insert.execute(rusqlite::params![
-                format!("{id}-event-{i}"),
-                id,
-                system,
-                start,
-                start + 60_000
-            ])?;
-        }
-    }
+    insert_closed_events(raw, &id, system, events, now)?;
     raw.execute_batch("COMMIT")?;
     Ok(id)
+}
+
+/// Writes `events` closed, self-attributed downtime events of 60 s for `objective_id`,
+/// evenly spread over the 30 days before `until_ms`, on `conn` (inside the caller's
+/// transaction).
+pub fn insert_closed_events(
+    conn: &rusqlite::Connection,
+    objective_id: &str,
+    system: &str,
+    events: usize,
+    until_ms: i64,
+) -> anyhow::Result<()> {
+    let spacing = 30 * DAY_MS / i64::try_from(events + 1)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO slo_downtime_events (id, objective_id, system_id, start_time, end_time, \
+         duration_seconds, attribution_type, source) VALUES (?, ?, ?, ?, ?, 60, 'self', 'healthcheck')",
+    )?;
+    for i in 0..events {
+        let start = until_ms - spacing * i64::try_from(i + 1)?;
+        insert.execute(rusqlite::params![
+            format!("{objective_id}-event-{i}"),
+            objective_id,
+            system,
+            start,
+            start + 60_000
+        ])?;
+    }
+    Ok(())
+}
+
+/// `lifecycle.init` of the serving plugin in a fresh instance, without a database: the
+/// trivial export the per-invocation measurements call.
+pub fn invoke_init(host: &PluginHost) -> anyhow::Result<Invoked<()>> {
+    let plugin = host
+        .plugin()
+        .ok_or_else(|| anyhow::anyhow!("no plugin is loaded"))?;
+    let identity = PluginIdentity {
+        id: plugin.id().into(),
+        version: plugin.version().into(),
+    };
+    host.runtime()
+        .invoke(
+            plugin.compiled(),
+            &identity,
+            host.services(),
+            "lifecycle.init",
+            TransactionMode::NoDatabase,
+            |p, store| p.checkstack_plugin_lifecycle().call_init(store),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `getObjective` for `objective_id` with the plugin's read-through cache emptied first, so

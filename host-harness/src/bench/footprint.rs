@@ -27,17 +27,7 @@ pub fn rows(progress: &Progress) -> anyhow::Result<Vec<Row>> {
         id: plugin.id().into(),
         version: plugin.version().into(),
     };
-    let init = host
-        .runtime()
-        .invoke(
-            plugin.compiled(),
-            &identity,
-            host.services(),
-            "lifecycle.init",
-            TransactionMode::NoDatabase,
-            |p, store| p.checkstack_plugin_lifecycle().call_init(store),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let init = super::fixtures::invoke_init(&host)?;
     let list = host
         .runtime()
         .invoke(

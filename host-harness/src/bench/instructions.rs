@@ -15,7 +15,7 @@ use crate::capabilities::clock::Clock;
 use crate::capabilities::sql::Database;
 use crate::host::{HostConfig, PluginHost};
 use crate::platform::SimulatedPlatform;
-use crate::runtime::{EngineOptions, Limits, PluginIdentity, TransactionMode};
+use crate::runtime::{EngineOptions, Limits};
 
 /// Where the baseline lives, relative to the repository root.
 pub const BASELINE: &str = "benchmarks/fuel-baseline.json";
@@ -52,25 +52,7 @@ fn metered_host(path: &str) -> anyhow::Result<PluginHost> {
 }
 
 fn init_fuel(host: &PluginHost) -> anyhow::Result<u64> {
-    let plugin = host
-        .plugin()
-        .ok_or_else(|| anyhow::anyhow!("nothing loaded"))?;
-    let identity = PluginIdentity {
-        id: plugin.id().into(),
-        version: plugin.version().into(),
-    };
-    let invoked = host
-        .runtime()
-        .invoke(
-            plugin.compiled(),
-            &identity,
-            host.services(),
-            "lifecycle.init",
-            TransactionMode::NoDatabase,
-            |p, store| p.checkstack_plugin_lifecycle().call_init(store),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    invoked
+    fixtures::invoke_init(host)?
         .stats
         .fuel_used
         .ok_or_else(|| anyhow::anyhow!("fuel was not metered"))

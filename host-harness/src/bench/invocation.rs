@@ -3,19 +3,16 @@
 //! for the empty fixture (the runtime's floor), on one engine; then the same on an engine with
 //! the pooling allocator, when the machine supports one.
 
-use std::sync::Arc;
-
 use super::measure::{interleaved, micros, ratio, Timing};
 use super::{Progress, Row};
 use crate::artifacts::{FIXTURE_EMPTY_PATH, SLO_PLUGIN_PATH};
 use crate::capabilities::sql::Database;
-use crate::host::{HostConfig, LoadedPlugin, PluginHost};
-use crate::runtime::{pooling_supported, EngineOptions, PluginIdentity, TransactionMode};
+use crate::host::{HostConfig, PluginHost};
+use crate::runtime::{pooling_supported, EngineOptions};
 
-/// A loaded component and the host that can instantiate it.
+/// A host with the component loaded.
 struct Contender {
     host: PluginHost,
-    plugin: Arc<LoadedPlugin>,
 }
 
 impl Contender {
@@ -26,25 +23,13 @@ impl Contender {
             ..HostConfig::default()
         };
         let host = PluginHost::new(config, Database::in_memory()?)?;
-        let plugin = host.load_file(std::path::Path::new(path))?;
-        Ok(Contender { host, plugin })
+        host.load_file(std::path::Path::new(path))?;
+        Ok(Contender { host })
     }
 
     /// One invocation: instantiate, call `init`, tear down.
     fn invoke(&self) {
-        let identity = PluginIdentity {
-            id: self.plugin.id().into(),
-            version: self.plugin.version().into(),
-        };
-        let outcome = self.host.runtime().invoke(
-            self.plugin.compiled(),
-            &identity,
-            self.host.services(),
-            "lifecycle.init",
-            TransactionMode::NoDatabase,
-            |plugin, store| plugin.checkstack_plugin_lifecycle().call_init(store),
-        );
-        if let Err(e) = outcome {
+        if let Err(e) = super::fixtures::invoke_init(&self.host) {
             panic!("the benchmark invocation failed: {e}");
         }
     }
