@@ -23,7 +23,7 @@ use crate::capabilities::sql::{
     apply_migrations_in, Database, MigrationError, MigrationReport, MigrationSpec,
 };
 use crate::runtime::{
-    ArtifactCache, CacheOutcome, CompiledPlugin, EngineOptions, Failure, HostServices,
+    ArtifactCache, CacheOutcome, CompiledPlugin, EngineOptions, ExportCall, Failure, HostServices,
     InvocationError, InvocationPlan, Invoked, Limits, PluginError, PluginIdentity, Runtime,
     TransactionMode,
 };
@@ -664,10 +664,7 @@ impl PluginHost {
         &self,
         plugin: &LoadedPlugin,
         export: &str,
-        call: impl FnOnce(
-            &crate::bindings::Plugin,
-            &mut wasmtime::Store<crate::runtime::InvocationState>,
-        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl ExportCall<R>,
     ) -> Result<R, InvocationError> {
         self.invoke_then(plugin, export, call, |_, _| Ok(()))
     }
@@ -678,10 +675,7 @@ impl PluginHost {
         &self,
         plugin: &LoadedPlugin,
         export: &str,
-        call: impl FnOnce(
-            &crate::bindings::Plugin,
-            &mut wasmtime::Store<crate::runtime::InvocationState>,
-        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl ExportCall<R>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<R, InvocationError> {
         self.invoke_around(plugin, export, |_| Ok(()), call, before_commit)
@@ -694,10 +688,7 @@ impl PluginHost {
         plugin: &LoadedPlugin,
         export: &str,
         before_call: impl FnOnce(Option<&Transaction>) -> Result<(), Failure>,
-        call: impl FnOnce(
-            &crate::bindings::Plugin,
-            &mut wasmtime::Store<crate::runtime::InvocationState>,
-        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl ExportCall<R>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<R, InvocationError> {
         self.invoke_in(
@@ -715,10 +706,7 @@ impl PluginHost {
         &self,
         plugin: &LoadedPlugin,
         export: &str,
-        call: impl FnOnce(
-            &crate::bindings::Plugin,
-            &mut wasmtime::Store<crate::runtime::InvocationState>,
-        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl ExportCall<R>,
     ) -> Result<R, InvocationError> {
         self.invoke_in(
             plugin,
@@ -749,10 +737,7 @@ impl PluginHost {
         export: &str,
         plan: impl Into<InvocationPlan>,
         before_call: impl FnOnce(Option<&Transaction>) -> Result<(), Failure>,
-        call: impl FnOnce(
-            &crate::bindings::Plugin,
-            &mut wasmtime::Store<crate::runtime::InvocationState>,
-        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl ExportCall<R>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<R, InvocationError> {
         let result = self.runtime.invoke_around(

@@ -86,6 +86,21 @@ pub enum TransactionMode {
     NoDatabase,
 }
 
+/// The call an invocation makes into its fresh instance: the plugin's bindings and the store
+/// in, the export's typed answer out. Every `invoke…` of the runtime and the host takes one.
+pub trait ExportCall<R>:
+    FnOnce(&Plugin, &mut Store<InvocationState>) -> wasmtime::Result<Result<R, wit::PluginError>>
+{
+}
+
+impl<R, F> ExportCall<R> for F where
+    F: FnOnce(
+        &Plugin,
+        &mut Store<InvocationState>,
+    ) -> wasmtime::Result<Result<R, wit::PluginError>>
+{
+}
+
 /// How one invocation runs: its transaction, and the limits it gets when they differ from the
 /// runtime's (a swap's `init` probe runs under its own deadline and fuel budget).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,10 +265,7 @@ impl Runtime {
         services: &HostServices,
         export: &str,
         mode: TransactionMode,
-        call: impl FnOnce(
-            &Plugin,
-            &mut Store<InvocationState>,
-        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl ExportCall<R>,
     ) -> Result<Invoked<R>, InvocationError> {
         self.invoke_then(compiled, identity, services, export, mode, call, |_, _| {
             Ok(())
@@ -272,10 +284,7 @@ impl Runtime {
         services: &HostServices,
         export: &str,
         mode: TransactionMode,
-        call: impl FnOnce(
-            &Plugin,
-            &mut Store<InvocationState>,
-        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl ExportCall<R>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<Invoked<R>, InvocationError> {
         self.invoke_around(
@@ -303,10 +312,7 @@ impl Runtime {
         export: &str,
         plan: impl Into<InvocationPlan>,
         before_call: impl FnOnce(Option<&Transaction>) -> Result<(), Failure>,
-        call: impl FnOnce(
-            &Plugin,
-            &mut Store<InvocationState>,
-        ) -> wasmtime::Result<Result<R, wit::PluginError>>,
+        call: impl ExportCall<R>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<Invoked<R>, InvocationError> {
         let started = Instant::now();
