@@ -169,9 +169,12 @@ fn call(shared: &Shared, procedure: &str, body: &str, caller: &Caller) -> Reply 
 }
 
 fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
+    // Status only reads the shared host: it never waits for a driver tick.
+    if action == "status" {
+        return status(shared);
+    }
     let mut simulation = shared.simulation();
     let outcome = match action {
-        "status" => return status(shared, &simulation),
         "health" => parse(body).and_then(|b| set_health(&mut simulation, b)),
         "systems" => parse(body).and_then(|b| add_system(&mut simulation, b)),
         "dependencies" => parse(body).and_then(|b| set_dependency(&simulation, b)),
@@ -324,11 +327,11 @@ fn rollback(simulation: &mut Simulation) -> Result<Value, Reply> {
     Ok(json!({ "from": before, "to": after }))
 }
 
-fn status(shared: &Shared, simulation: &Simulation) -> Reply {
-    let host = simulation.host();
+fn status(shared: &Shared) -> Reply {
+    let host = &shared.host;
     let serving = host.plugin().map(|p| VersionInfo::of(&p));
     let previous = host.previous_plugin().map(|p| VersionInfo::of(&p));
-    let now = simulation.clock().now_ms();
+    let now = host.services().clock.now_ms();
     let body = json!({
         "plugin": serving,
         "previous": previous,
