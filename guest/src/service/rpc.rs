@@ -117,8 +117,13 @@ pub fn objectives_for_system(
     system_rows(db, env, &system_id)
 }
 
+/// The most system ids one `getBulkObjectivesForSystems` call may name (as `limit` is
+/// bounded, F33): a larger list is a clear `invalid`, not a call that runs into its deadline.
+pub const MAX_BULK_SYSTEM_IDS: usize = 1000;
+
 /// `getBulkObjectivesForSystems {systemIds}`: `{systems: {systemId: [{objective, status}]}}`,
-/// every requested id present (an empty list when it has no objectives).
+/// every requested id present (an empty list when it has no objectives). At most
+/// [`MAX_BULK_SYSTEM_IDS`] ids.
 pub fn bulk_objectives_for_systems(
     db: &dyn Database,
     env: &dyn Env,
@@ -127,6 +132,15 @@ pub fn bulk_objectives_for_systems(
     let ids = Fields::of(input)?
         .optional_string_list("systemIds")?
         .ok_or_else(|| PluginError::invalid_field("systemIds", "is required"))?;
+    if ids.len() > MAX_BULK_SYSTEM_IDS {
+        return Err(PluginError::invalid_field(
+            "systemIds",
+            format!(
+                "names {} systems; at most {MAX_BULK_SYSTEM_IDS} per call",
+                ids.len()
+            ),
+        ));
+    }
     let mut systems = Map::new();
     for id in ids {
         let rows = system_rows(db, env, &id)?;
@@ -164,6 +178,9 @@ fn check_fixed(input: &Value, objective: &Objective) -> Result<(), PluginError> 
     for (field, stored) in fixed {
         match input.get(field) {
             None | Some(Value::Null) => {}
+            Some(v) if !v.is_string() => {
+                return Err(PluginError::invalid_field(field, "must be a string"))
+            }
             Some(v) if v.as_str() == stored => {}
             Some(_) => {
                 return Err(PluginError::invalid_field(

@@ -8,6 +8,7 @@
 //! * `daily`: row 4, the daily job at 1k, 10k (and 100k) objectives, and the host's peak RSS.
 //! * `transitions`: row 5, end-to-end health transitions per second, with a breakdown.
 //! * `swap`: row 6, hot-swap latency.
+//! * `serve_load`: row 9, `slo-host serve` under a mixed HTTP load.
 //! * `footprint`: row 7, component size and linear memory.
 //! * [`instructions`]: row 8, fuel counts against their baseline.
 //! * [`fixtures`]: objectives with many downtime events, and the computeStatus invocation.
@@ -19,6 +20,7 @@ mod footprint;
 pub mod instructions;
 mod invocation;
 pub mod measure;
+mod serve_load;
 mod swap;
 mod transitions;
 
@@ -42,7 +44,7 @@ pub struct Row {
 }
 
 /// Every row `slo-host bench` can run.
-pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8];
+pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 /// A progress bar on stderr for a long benchmark (hidden when stderr is not a terminal).
 pub struct Progress {
@@ -120,6 +122,9 @@ pub fn run(rows: &[u32], effort: Effort, progress: &Progress) -> anyhow::Result<
     }
     if wanted(8) {
         out.extend(instructions::rows(progress)?);
+    }
+    if wanted(9) {
+        out.extend(serve_load::rows(quick, progress)?);
     }
     Ok(out)
 }

@@ -116,6 +116,21 @@ fn storage(e: rusqlite::Error) -> QueueError {
     QueueError::Storage(SqlError::classify(e, None))
 }
 
+/// How many copies are queued or in flight in `db`'s queue (of any group). Reads only: any
+/// thread may ask, without the queue's owner.
+pub fn pending_count(db: &Database) -> Result<u64, QueueError> {
+    let count: i64 = db
+        .checkout()?
+        .raw()
+        .query_row(
+            "SELECT COUNT(*) FROM _host_queue_jobs WHERE state IN ('queued', 'in_flight')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(storage)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// The queue over the host database.
 pub struct Queue {
     db: Database,
@@ -330,17 +345,7 @@ impl Queue {
     /// How many copies are queued or in flight (of any group): what a stopping host leaves
     /// for the next start.
     pub fn queued_count(&self) -> Result<u64, QueueError> {
-        let count: i64 = self
-            .db
-            .checkout()?
-            .raw()
-            .query_row(
-                "SELECT COUNT(*) FROM _host_queue_jobs WHERE state IN ('queued', 'in_flight')",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(storage)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        pending_count(&self.db)
     }
 
     /// The earliest instant a queued copy of a registered group becomes due, if any.
@@ -385,6 +390,26 @@ impl Queue {
             "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state = 'in_flight'",
             &[&delivery.seq],
         )
+    }
+
+    /// Marks a delivery done on `conn`, inside the transaction open there (the handler's own,
+    /// so that its writes and the completion commit together). `NotInFlight` when the copy is
+    /// no longer in flight: nothing must then commit.
+    pub fn complete_on(
+        &self,
+        conn: &rusqlite::Connection,
+        delivery: &Delivery,
+    ) -> Result<(), QueueError> {
+        let changed = conn
+            .prepare_cached(
+                "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state = 'in_flight'",
+            )
+            .and_then(|mut s| s.execute([delivery.seq]))
+            .map_err(storage)?;
+        if changed == 0 {
+            return Err(QueueError::NotInFlight(delivery.seq));
+        }
+        Ok(())
     }
 
     /// Records a failed attempt: retried after 2^attempt seconds while retries remain, else a

@@ -27,9 +27,12 @@ pub struct ServeArgs {
     /// compilation).
     #[arg(long, value_name = "DIR")]
     pub artifact_cache: Option<PathBuf>,
-    /// HTTP worker threads.
+    /// Threads that run plugin work for HTTP requests (connections themselves cost no thread).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub http_threads: usize,
+    /// The largest component file `POST /admin/swap` or `--watch` reads, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::serve::component_file::DEFAULT_MAX_COMPONENT_BYTES)]
+    pub max_component_bytes: u64,
     #[command(flatten)]
     pub run: RunOptions,
 }
@@ -53,6 +56,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         artifact_cache: args.artifact_cache.clone(),
         callers,
         http_threads: args.http_threads,
+        max_component_bytes: args.max_component_bytes,
+        ..ServeOptions::default()
     })?;
     print_banner(&server, &args, token_count)?;
     let stopped = server.run_until_signal()?;

@@ -788,13 +788,30 @@ impl PluginHost {
         worker_group: &str,
         change: &wit::EntityChange,
     ) -> Result<(), InvocationError> {
+        self.deliver_entity_change_completing(worker_group, change, &no_completion)
+    }
+
+    /// [`PluginHost::deliver_entity_change`], with `complete` run in the handler's transaction
+    /// before it commits (the durable queue marks the delivery done there, so that the
+    /// handler's writes and the delivery's completion commit together or not at all).
+    pub fn deliver_entity_change_completing(
+        &self,
+        worker_group: &str,
+        change: &wit::EntityChange,
+        complete: Completion<'_>,
+    ) -> Result<(), InvocationError> {
         let plugin = self.current("handlers.on-entity-change")?;
         let export = format!("handlers.on-entity-change({worker_group})");
         let group = worker_group.to_owned();
-        self.invoke(&plugin, &export, move |p, store| {
-            p.checkstack_plugin_handlers()
-                .call_on_entity_change(store, &group, change)
-        })
+        self.invoke_then(
+            &plugin,
+            &export,
+            move |p, store| {
+                p.checkstack_plugin_handlers()
+                    .call_on_entity_change(store, &group, change)
+            },
+            |_, tx| complete(tx),
+        )
     }
 
     /// Delivers a hook emission to the subscription `worker_group` (`handlers.on-hook`).
@@ -805,27 +822,58 @@ impl PluginHost {
         payload: &str,
         meta: &wit::HookMeta,
     ) -> Result<(), InvocationError> {
+        self.deliver_hook_completing(worker_group, hook_id, payload, meta, &no_completion)
+    }
+
+    /// [`PluginHost::deliver_hook`] with `complete` in the handler's transaction (see
+    /// [`PluginHost::deliver_entity_change_completing`]).
+    pub fn deliver_hook_completing(
+        &self,
+        worker_group: &str,
+        hook_id: &str,
+        payload: &str,
+        meta: &wit::HookMeta,
+        complete: Completion<'_>,
+    ) -> Result<(), InvocationError> {
         let plugin = self.current("handlers.on-hook")?;
         let export = format!("handlers.on-hook({worker_group})");
         let payload = payload.to_owned();
-        self.invoke(&plugin, &export, |p, store| {
-            p.checkstack_plugin_handlers().call_on_hook(
-                store,
-                worker_group,
-                hook_id,
-                &payload,
-                meta,
-            )
-        })
+        self.invoke_then(
+            &plugin,
+            &export,
+            |p, store| {
+                p.checkstack_plugin_handlers().call_on_hook(
+                    store,
+                    worker_group,
+                    hook_id,
+                    &payload,
+                    meta,
+                )
+            },
+            |_, tx| complete(tx),
+        )
     }
 
     /// Delivers a queue job (`handlers.on-job`).
     pub fn deliver_job(&self, job: &wit::Job) -> Result<(), InvocationError> {
+        self.deliver_job_completing(job, &no_completion)
+    }
+
+    /// [`PluginHost::deliver_job`] with `complete` in the handler's transaction (see
+    /// [`PluginHost::deliver_entity_change_completing`]).
+    pub fn deliver_job_completing(
+        &self,
+        job: &wit::Job,
+        complete: Completion<'_>,
+    ) -> Result<(), InvocationError> {
         let plugin = self.current("handlers.on-job")?;
         let export = format!("handlers.on-job({})", job.queue);
-        self.invoke(&plugin, &export, |p, store| {
-            p.checkstack_plugin_handlers().call_on_job(store, job)
-        })
+        self.invoke_then(
+            &plugin,
+            &export,
+            |p, store| p.checkstack_plugin_handlers().call_on_job(store, job),
+            |_, tx| complete(tx),
+        )
     }
 
     /// Reads entities of `kind` through the owning plugin (`entity-provider.read`).
@@ -966,6 +1014,14 @@ impl PluginHost {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+}
+
+/// A host step run in a delivery handler's transaction just before it commits (see
+/// [`PluginHost::deliver_entity_change_completing`]); its error rolls the handler back.
+pub type Completion<'a> = &'a dyn Fn(Option<&Transaction>) -> Result<(), Failure>;
+
+fn no_completion(_: Option<&Transaction>) -> Result<(), Failure> {
+    Ok(())
 }
 
 /// Refuses a manifest the host cannot register: empty ids, a different contract version,

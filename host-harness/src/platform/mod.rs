@@ -4,6 +4,7 @@
 
 pub mod conditions;
 pub mod native_kinds;
+pub mod persistence;
 mod services;
 pub mod simulation;
 

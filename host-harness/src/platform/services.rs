@@ -120,6 +120,36 @@ impl SimulatedPlatform {
         Ok(())
     }
 
+    /// Replaces the persistent part of the platform (systems, dependencies, overrides,
+    /// history) with what `persistence::load` read, keeping the scenario devices that live in
+    /// memory only (maintenance windows, the health-service fault).
+    pub fn restore_persisted(&self, saved: Value) -> Result<(), serde_json::Error> {
+        let mut restored: State = serde_json::from_value(saved)?;
+        let mut state = self.state();
+        restored.maintenance = std::mem::take(&mut state.maintenance);
+        restored.health_service_down = state.health_service_down;
+        *state = restored;
+        Ok(())
+    }
+
+    /// Every system: id, catalog name and effective health, sorted by id.
+    pub fn systems(&self) -> Vec<(String, String, HealthStatus)> {
+        let state = self.state();
+        state
+            .systems
+            .iter()
+            .filter_map(|(id, s)| Some((id.clone(), s.name.clone(), effective(&state, id)?)))
+            .collect()
+    }
+
+    /// A system's catalog name and check health (before incident overrides), if it exists.
+    pub fn raw_system(&self, id: &str) -> Option<(String, HealthStatus)> {
+        self.state()
+            .systems
+            .get(id)
+            .map(|s| (s.name.clone(), s.health))
+    }
+
     /// Adds (or renames) a catalog system; new systems start healthy.
     pub fn add_system(&self, id: &str, name: &str) {
         let now = self.clock.now_ms();

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use super::conditions::{self, Condition};
 use super::native_kinds::{self, CATALOG_SYSTEM, HEALTH};
+use super::persistence;
 use super::services::{HealthStatus, SimulatedPlatform};
 use crate::bindings::exports::checkstack::plugin::manifest::DeliveryMode;
 use crate::bindings::types::{Actor, EntityChange, EntityOp, HookMeta, Job};
@@ -30,10 +31,12 @@ use crate::capabilities::entities::{
     self as framework, ChangeActor, ChangeEvent, Deriver, MutationRequest, ENTITY_CHANGED_QUEUE,
 };
 use crate::capabilities::outbox::{EntityOperation, OutboxEntry};
-use crate::capabilities::queue::{DeliveryOrder, FailOutcome, NewJob, Queue};
+use crate::capabilities::queue::{Delivery, DeliveryOrder, FailOutcome, NewJob, Queue};
 use crate::capabilities::scheduler::Scheduler;
 use crate::capabilities::sql::Database;
+use crate::capabilities::sql::Transaction;
 use crate::host::{HostConfig, PluginHost};
+use crate::runtime::Failure;
 
 /// Most deliveries one settle may run before it reports a runaway loop.
 pub const SETTLE_LIMIT: usize = 100_000;
@@ -266,6 +269,8 @@ impl Simulation {
         );
         let queue = Queue::open(database.clone(), clock.clone()).map_err(host_error)?;
         let scheduler = Scheduler::open(database.clone(), clock.clone()).map_err(host_error)?;
+        persistence::create_tables(database.checkout().map_err(host_error)?.raw())
+            .map_err(host_error)?;
         host.load_bytes(component).map_err(host_error)?;
         let mut sim = Simulation {
             host,
@@ -392,6 +397,12 @@ impl Simulation {
         &self.platform
     }
 
+    /// A handle on the platform for other threads (it is thread-safe): reading it never waits
+    /// for the simulation.
+    pub fn platform_handle(&self) -> Arc<SimulatedPlatform> {
+        self.platform.clone()
+    }
+
     /// The clock.
     pub fn clock(&self) -> &Clock {
         &self.clock
@@ -412,58 +423,116 @@ impl Simulation {
         &self.records
     }
 
-    /// A platform module's change (host-contract §4.3, §5): recorded and enqueued in one host
-    /// transaction, then published. No change, no event.
+    /// A platform module's change (host-contract §4.3, §5): the platform's own rows
+    /// (`persist`), the change-log row and the change's queued deliveries commit in one host
+    /// transaction, then the change is published. No change, no event (the platform's rows are
+    /// still written). If the transaction fails, the in-memory platform is reloaded from the
+    /// database, which holds the truth.
     fn platform_change(
         &mut self,
         kind: &str,
         id: &str,
         prev: Option<Value>,
         next: Option<Value>,
+        persist: &dyn Fn(&rusqlite::Connection) -> rusqlite::Result<()>,
     ) -> Result<(), SimulationError> {
         let d = diff(prev.as_ref(), next.as_ref());
-        if d.is_empty() {
-            return Ok(());
+        let invalid = match (d.is_empty(), &next) {
+            (false, Some(state)) => self
+                .host
+                .entity_registry()
+                .kind(kind)
+                .and_then(|entry| entry.schema.validate(state).err())
+                .map(|v| v.to_string()),
+            _ => None,
+        };
+        if let Some(v) = invalid {
+            self.reload_platform();
+            return Err(SimulationError::Host(format!(
+                "platform state of {kind}/{id} is invalid: {v}"
+            )));
         }
-        if let (Some(state), Some(entry)) = (&next, self.host.entity_registry().kind(kind)) {
-            entry.schema.validate(state).map_err(|v| {
-                SimulationError::Host(format!("platform state of {kind}/{id} is invalid: {v}"))
-            })?;
+        let written = self.in_host_transaction(|sim, raw| {
+            persist(raw).map_err(|e| e.to_string())?;
+            if d.is_empty() {
+                return Ok(None);
+            }
+            let event = log::record(
+                raw,
+                NewChange {
+                    kind,
+                    id,
+                    prev,
+                    next,
+                    delta: d.delta,
+                    changed_fields: d.changed_fields,
+                    actor: ChangeActor::system(),
+                    at: sim.clock.now_ms(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            enqueue_change(&sim.queue, &sim.routes, raw, &event)?;
+            Ok(Some(event))
+        });
+        match written {
+            Ok(Some(event)) => {
+                self.published_change(event);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.reload_platform();
+                Err(e)
+            }
         }
+    }
+
+    /// Runs `work` in one immediate host transaction: commits when it answers `Ok`, rolls back
+    /// otherwise.
+    fn in_host_transaction<T>(
+        &self,
+        work: impl FnOnce(&Self, &rusqlite::Connection) -> Result<T, String>,
+    ) -> Result<T, SimulationError> {
         let conn = self.database.checkout().map_err(host_error)?;
         let raw = conn.raw();
         raw.execute_batch("BEGIN IMMEDIATE").map_err(host_error)?;
-        let written = log::record(
-            raw,
-            NewChange {
-                kind,
-                id,
-                prev,
-                next,
-                delta: d.delta,
-                changed_fields: d.changed_fields,
-                actor: ChangeActor::system(),
-                at: self.clock.now_ms(),
-            },
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|event| {
-            enqueue_change(&self.queue, &self.routes, raw, &event)?;
-            Ok(event)
-        });
-        let event = match written {
-            Ok(event) => {
+        match work(self, raw) {
+            Ok(value) => {
                 raw.execute_batch("COMMIT").map_err(host_error)?;
-                event
+                Ok(value)
             }
             Err(e) => {
                 let _ = raw.execute_batch("ROLLBACK");
-                return Err(SimulationError::Host(e));
+                Err(SimulationError::Host(e))
             }
-        };
+        }
+    }
+
+    /// Restores the platform (systems, health, dependencies, overrides, history) a previous
+    /// run over this database saved: a long-running host calls it at start. Nothing is
+    /// emitted (those changes were emitted when they happened). Answers whether anything was
+    /// saved.
+    pub fn restore_platform(&mut self) -> Result<bool, SimulationError> {
+        let conn = self.database.checkout().map_err(host_error)?;
+        let saved = persistence::load(conn.raw()).map_err(host_error)?;
         drop(conn);
-        self.published_change(event);
-        Ok(())
+        match saved {
+            Some(saved) => {
+                self.platform.restore_persisted(saved).map_err(|e| {
+                    SimulationError::Host(format!("the saved platform state is unreadable: {e}"))
+                })?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// After a failed platform write: the in-memory platform goes back to what the database
+    /// holds (a write that did not commit did not happen).
+    fn reload_platform(&mut self) {
+        if let Err(e) = self.restore_platform() {
+            tracing::error!("the platform could not be reloaded after a failed write: {e}");
+        }
     }
 
     /// After a change committed: record it, derive its trigger events, wake automations.
@@ -628,9 +697,16 @@ impl Simulation {
         status: HealthStatus,
     ) -> Result<(), SimulationError> {
         let prev = self.health_state(system);
-        self.platform.set_health(system, status);
+        if self.platform.set_health(system, status).is_none() {
+            return Ok(()); // an unknown system has no health to change
+        }
         let next = self.health_state(system);
-        self.platform_change(HEALTH, system, prev, next)
+        let name = self.platform.system_name(system);
+        let at = self.clock.now_ms();
+        self.platform_change(HEALTH, system, prev, next, &|conn| {
+            persistence::save_system(conn, system, &name, status)?;
+            persistence::append_history(conn, system, at, status)
+        })
     }
 
     /// Sets or clears an incident override and emits `incident.lifecycle.changed`. The
@@ -644,6 +720,16 @@ impl Simulation {
         for system in systems {
             self.platform.set_override(system, active);
         }
+        let saved = self.in_host_transaction(|_, conn| {
+            for system in systems {
+                persistence::save_override(conn, system, active).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        if let Err(e) = saved {
+            self.reload_platform();
+            return Err(e);
+        }
         self.emit_hook(
             "incident.lifecycle.changed",
             json!({ "systemIds": systems }),
@@ -655,20 +741,52 @@ impl Simulation {
         let name = self.platform.system_name(system);
         if self.platform.remove_system(system) {
             let prev = native_kinds::catalog_state(&name);
-            self.platform_change(CATALOG_SYSTEM, system, Some(prev), None)?;
+            self.platform_change(CATALOG_SYSTEM, system, Some(prev), None, &|conn| {
+                persistence::delete_system(conn, system)
+            })?;
         }
         Ok(())
+    }
+
+    /// Adds or removes the dependency edge "source depends on target" (saved at once).
+    pub fn set_dependency(
+        &mut self,
+        source: &str,
+        target: &str,
+        present: bool,
+    ) -> Result<(), SimulationError> {
+        self.platform.set_dependency(source, target, present);
+        let saved = self.in_host_transaction(|_, conn| {
+            persistence::save_dependency(conn, source, target, present).map_err(|e| e.to_string())
+        });
+        if saved.is_err() {
+            self.reload_platform();
+        }
+        saved
     }
 
     /// Adds a catalog system (a `catalog-system` create).
     pub fn add_system(&mut self, id: &str, name: &str) -> Result<(), SimulationError> {
         let existed = self.platform.has_system(id);
         self.platform.add_system(id, name);
-        if !existed {
-            let next = native_kinds::catalog_state(name);
-            self.platform_change(CATALOG_SYSTEM, id, None, Some(next))?;
-        }
-        Ok(())
+        let (saved_name, health) = self
+            .platform
+            .raw_system(id)
+            .ok_or_else(|| host_error(format!("system {id} vanished while being added")))?;
+        let at = self.clock.now_ms();
+        let persist = |conn: &rusqlite::Connection| {
+            persistence::save_system(conn, id, &saved_name, health)?;
+            if !existed {
+                persistence::append_history(conn, id, at, health)?;
+            }
+            Ok(())
+        };
+        let (prev, next) = if existed {
+            (None, None) // a rename: the catalog entity's state has no name change to emit here
+        } else {
+            (None, Some(native_kinds::catalog_state(name)))
+        };
+        self.platform_change(CATALOG_SYSTEM, id, prev, next, &persist)
     }
 
     /// Records a hook emission, enqueues it for the hook's subscriptions and fires the
@@ -775,18 +893,40 @@ impl Simulation {
         }
     }
 
-    fn dispatch(&mut self, delivery: &crate::capabilities::queue::Delivery) -> Result<(), String> {
+    /// Hands `delivery` to the plugin. With `complete`, the delivery is marked done in the
+    /// handler's own transaction (its writes and the completion commit together, so a crash
+    /// between them cannot happen: it can only redeliver a delivery that left nothing).
+    fn dispatch(&self, delivery: &Delivery, complete: bool) -> Result<(), String> {
         let worker = self
             .routes
             .worker_of
             .get(&delivery.consumer_group)
             .cloned()
             .unwrap_or_else(|| delivery.consumer_group.clone());
+        let completion = |tx: Option<&Transaction>| -> Result<(), Failure> {
+            if !complete {
+                return Ok(());
+            }
+            let conn = tx
+                .ok_or("a delivery runs without a transaction")
+                .and_then(|tx| {
+                    tx.host_connection()
+                        .map_err(|_| "the handler's transaction has ended")
+                })
+                .map_err(|message| Failure::Host {
+                    message: message.into(),
+                })?;
+            self.queue
+                .complete_on(conn.raw(), delivery)
+                .map_err(|e| Failure::Host {
+                    message: format!("completing the delivery failed: {e}"),
+                })
+        };
         let outcome = if delivery.queue == ENTITY_CHANGED_QUEUE {
             let event: ChangeEvent = serde_json::from_str(&delivery.payload)
                 .map_err(|e| format!("malformed change payload: {e}"))?;
             self.host
-                .deliver_entity_change(&worker, &to_wit_change(&event))
+                .deliver_entity_change_completing(&worker, &to_wit_change(&event), &completion)
         } else if self
             .routes
             .hook_groups
@@ -797,8 +937,13 @@ impl Simulation {
                 actor: system_actor(),
                 emitted_at: delivery.enqueued_at,
             };
-            self.host
-                .deliver_hook(&worker, &delivery.queue, &delivery.payload, &meta)
+            self.host.deliver_hook_completing(
+                &worker,
+                &delivery.queue,
+                &delivery.payload,
+                &meta,
+                &completion,
+            )
         } else {
             let job = Job {
                 queue: delivery.queue.clone(),
@@ -808,7 +953,7 @@ impl Simulation {
                 attempt: delivery.attempt,
                 enqueued_at: delivery.enqueued_at,
             };
-            self.host.deliver_job(&job)
+            self.host.deliver_job_completing(&job, &completion)
         };
         outcome.map_err(|e| e.to_string())
     }
@@ -826,26 +971,22 @@ impl Simulation {
                 return Ok(());
             };
             // Fault injection: deliver every copy twice (at-least-once delivery made visible);
-            // handlers must be idempotent.
-            let outcome = match self.dispatch(&delivery) {
-                Ok(()) if self.options.duplicate_deliveries => {
+            // handlers must be idempotent. The last handler run completes the delivery.
+            let duplicate = self.options.duplicate_deliveries;
+            let outcome = match self.dispatch(&delivery, !duplicate) {
+                Ok(()) if duplicate => {
                     self.route_publications()?;
-                    self.dispatch(&delivery)
+                    self.dispatch(&delivery, true)
                 }
                 other => other,
             };
-            match outcome {
-                Ok(()) => self.queue.complete(&delivery).map_err(host_error)?,
-                Err(error) => {
-                    if let FailOutcome::Dead =
-                        self.queue.fail(&delivery, &error).map_err(host_error)?
-                    {
-                        tracing::warn!(
-                            "dead letter: {}/{}: {error}",
-                            delivery.queue,
-                            delivery.consumer_group
-                        );
-                    }
+            if let Err(error) = outcome {
+                if let FailOutcome::Dead = self.queue.fail(&delivery, &error).map_err(host_error)? {
+                    tracing::warn!(
+                        "dead letter: {}/{}: {error}",
+                        delivery.queue,
+                        delivery.consumer_group
+                    );
                 }
             }
             self.route_publications()?;
@@ -897,7 +1038,9 @@ impl Simulation {
 
     /// Forgets history a long-running host no longer needs: the host's publications already
     /// routed, queue copies delivered more than `keep_delivered_ms` ago, and all but the
-    /// newest `keep` entries of every record list. Routing is unaffected; reports built
+    /// newest `keep` entries of every record list. (The platform's health history is kept:
+    /// the plugin asks it when a system first recovered after an instant, which any trim could
+    /// answer wrongly.) Routing is unaffected; reports built
     /// afterwards show only what was kept.
     pub fn trim_history(
         &mut self,
@@ -907,6 +1050,7 @@ impl Simulation {
         self.host.forget_published(self.routed);
         let before = self.clock.now_ms().saturating_sub(keep_delivered_ms);
         self.queue.forget_done(before).map_err(host_error)?;
+
         let records = &mut self.records;
         trim_front(&mut records.hooks, keep);
         trim_front(&mut records.signals, keep);

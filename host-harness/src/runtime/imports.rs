@@ -76,7 +76,7 @@ fn to_wit_error(e: SqlError) -> sql::SqlError {
         SqlError::Constraint(m) => sql::SqlError::Constraint(m),
         SqlError::Refused(m) => sql::SqlError::Refused(m),
         SqlError::Parameters(m) => sql::SqlError::Parameters(m),
-        SqlError::Database(m) => sql::SqlError::Database(m),
+        SqlError::Database(m) | SqlError::Unavailable(m) => sql::SqlError::Database(m),
     }
 }
 

@@ -427,7 +427,19 @@ impl Runtime {
         } = state;
 
         let overran = Instant::now() >= deadline;
+        let fault = transaction
+            .as_ref()
+            .and_then(Transaction::fault)
+            .map(str::to_owned);
         match outcome {
+            // The database itself failed (read-only, full, I/O): the host's failure, not the
+            // plugin's, whatever the plugin answered.
+            Ok(_) if fault.is_some() => Err(fail(Failure::Host {
+                message: format!(
+                    "the database cannot be used: {}; nothing was kept",
+                    fault.unwrap_or_default()
+                ),
+            })),
             // Still running at its deadline: the epoch interrupt only fires inside wasm, so a
             // guest that spent its time in host calls (a capped sleep) is stopped here.
             Ok(_) if overran => Err(fail(Failure::Deadline {

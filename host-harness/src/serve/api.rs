@@ -4,11 +4,12 @@
 //! |---|---|---|
 //! | `GET /healthz` | anyone | liveness |
 //! | `POST /rpc/{procedure}` | the token's caller | the procedure's JSON answer |
-//! | `GET /admin/status` | `host.admin` | serving and previous version, invocation counts, version events, watcher |
+//! | `GET /admin/status` | `host.admin` | serving and previous version, invocation counts, version events, watcher, pending deliveries |
 //! | `POST /admin/health` | `host.admin` | `{"systemId", "status"}`: a health change |
+//! | `GET /admin/systems` | `host.admin` | the catalog with each system's effective health |
 //! | `POST /admin/systems` | `host.admin` | `{"id", "name"?}`: a catalog system |
 //! | `POST /admin/dependencies` | `host.admin` | `{"source", "target", "remove"?}`: a dependency edge |
-//! | `POST /admin/swap` | `host.admin` | `{"path"}`: hot-swap to that component |
+//! | `POST /admin/swap` | `host.admin` | `{"path"}`: hot-swap to that component (a regular file under the cap) |
 //! | `POST /admin/rollback` | `host.admin` | back to the previous version |
 //!
 //! Errors are `{"error": {"code", "message"}}` with the plugin's codes (`invalid` 400,
@@ -21,9 +22,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::callers::{CallerError, ADMIN_RULE};
-use super::shared::{save_platform, Shared};
+use super::component_file::read_component;
+use super::shared::Shared;
 use crate::capabilities::clock::to_rfc3339;
-use crate::host::{Caller, SwapReport, VersionInfo};
+use crate::capabilities::queue::pending_count;
+use crate::host::{Caller, CallerKind, SwapReport, VersionInfo};
 use crate::platform::simulation::Simulation;
 use crate::platform::HealthStatus;
 use crate::runtime::{Failure, InvocationError, PluginError};
@@ -31,15 +34,16 @@ use crate::runtime::{Failure, InvocationError, PluginError};
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// An HTTP request, as the API sees it.
+/// An HTTP request, as the API sees it: its caller already resolved (see [`authorize`]),
+/// its body already read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// `GET`, `POST`…
     pub method: String,
     /// The path, without the query string.
     pub path: String,
-    /// The `Authorization` header, if any.
-    pub authorization: Option<String>,
+    /// Who calls.
+    pub caller: Caller,
     /// The body (empty: `{}`).
     pub body: String,
 }
@@ -91,28 +95,67 @@ impl Reply {
     }
 }
 
+/// The caller behind an `Authorization` header value, checked before the body is read: an
+/// unknown or malformed token is refused (401), never downgraded. A request without one is
+/// anonymous and holds the access rules the serving plugin declares public (as the platform
+/// seeds its anonymous role), so it reaches the public procedures.
+pub fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<Caller, Reply> {
+    let caller = shared
+        .callers
+        .resolve(authorization)
+        .map_err(|e| unauthorized(&e))?;
+    if caller.kind != CallerKind::Anonymous {
+        return Ok(caller);
+    }
+    let public: Vec<String> = shared
+        .host
+        .plugin()
+        .map(|p| {
+            p.manifest()
+                .access_rules
+                .iter()
+                .filter(|r| r.is_public)
+                .map(|r| r.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let rules: Vec<&str> = public.iter().map(String::as_str).collect();
+    Ok(Caller::anonymous(&rules))
+}
+
+/// Whether `path` is answered without looking at the caller (liveness).
+pub fn is_open_path(path: &str) -> bool {
+    path == "/healthz"
+}
+
+/// The reply to a request that arrives once shutdown has begun.
+pub fn shutting_down() -> Reply {
+    Reply::error(503, "shutting-down", "the host is shutting down")
+}
+
 /// Answers one request.
 pub fn handle(shared: &Shared, request: &Request) -> Reply {
     if shared.is_stopping() {
-        return Reply::error(503, "shutting-down", "the host is shutting down");
+        return shutting_down();
     }
     let method = request.method.as_str();
     let path = request.path.as_str();
-    if path == "/healthz" {
+    if is_open_path(path) {
         return expect_method(method, "GET").unwrap_or_else(|| Reply::ok(&json!({"status": "ok"})));
     }
-    let caller = match shared.callers.resolve(request.authorization.as_deref()) {
-        Ok(caller) => caller,
-        Err(error) => return unauthorized(&error),
-    };
+    let caller = &request.caller;
     if let Some(procedure) = path.strip_prefix("/rpc/") {
         return expect_method(method, "POST")
-            .unwrap_or_else(|| call(shared, procedure, &request.body, &caller));
+            .unwrap_or_else(|| call(shared, procedure, &request.body, caller));
     }
     let Some(action) = path.strip_prefix("/admin/") else {
         return Reply::error(404, "not-found", format!("no route {method} {path}"));
     };
-    let wanted = if action == "status" { "GET" } else { "POST" };
+    let wanted = match action {
+        "status" => "GET",
+        "systems" if method == "GET" => "GET",
+        _ => "POST",
+    };
     if let Some(reply) = expect_method(method, wanted) {
         return reply;
     }
@@ -126,7 +169,22 @@ pub fn handle(shared: &Shared, request: &Request) -> Reply {
             format!("{path} requires the {ADMIN_RULE} rule"),
         );
     }
+    if method == "GET" && action == "systems" {
+        return list_systems(shared);
+    }
     admin(shared, action, &request.body)
+}
+
+/// `GET /admin/systems`: the catalog with each system's effective health, read without
+/// waiting for the simulation.
+fn list_systems(shared: &Shared) -> Reply {
+    let systems: Vec<Value> = shared
+        .platform
+        .systems()
+        .into_iter()
+        .map(|(id, name, health)| json!({ "id": id, "name": name, "health": health }))
+        .collect();
+    Reply::ok(&json!({ "systems": systems }))
 }
 
 fn expect_method(method: &str, wanted: &str) -> Option<Reply> {
@@ -173,12 +231,22 @@ fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
     if action == "status" {
         return status(shared);
     }
+    // The component file is read before the lock is taken: a slow disk never holds up the
+    // platform, and what cannot be read is refused here.
+    let component = if action == "swap" {
+        match parse::<SwapBody>(body).and_then(|b| read_swap_file(shared, &b)) {
+            Ok(bytes) => Some(bytes),
+            Err(reply) => return reply,
+        }
+    } else {
+        None
+    };
     let mut simulation = shared.simulation();
     let outcome = match action {
         "health" => parse(body).and_then(|b| set_health(&mut simulation, b)),
         "systems" => parse(body).and_then(|b| add_system(&mut simulation, b)),
-        "dependencies" => parse(body).and_then(|b| set_dependency(&simulation, b)),
-        "swap" => parse(body).and_then(|b| swap(&mut simulation, b)),
+        "dependencies" => parse(body).and_then(|b| set_dependency(&mut simulation, b)),
+        "swap" => swap(&mut simulation, component.as_deref().unwrap_or_default()),
         "rollback" => rollback(&mut simulation),
         _ => Err(Reply::error(
             404,
@@ -187,12 +255,7 @@ fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
         )),
     };
     match outcome {
-        Ok(answer) => {
-            if let Err(e) = save_platform(&simulation) {
-                tracing::warn!("could not save the platform state: {e}");
-            }
-            Reply::ok(&answer)
-        }
+        Ok(answer) => Reply::ok(&answer),
         Err(reply) => reply,
     }
 }
@@ -269,7 +332,7 @@ struct DependencyBody {
     remove: bool,
 }
 
-fn set_dependency(simulation: &Simulation, body: DependencyBody) -> Result<Value, Reply> {
+fn set_dependency(simulation: &mut Simulation, body: DependencyBody) -> Result<Value, Reply> {
     require_system(simulation, "source", &body.source)?;
     require_system(simulation, "target", &body.target)?;
     if body.source == body.target {
@@ -280,8 +343,8 @@ fn set_dependency(simulation: &Simulation, body: DependencyBody) -> Result<Value
         ));
     }
     simulation
-        .platform()
-        .set_dependency(&body.source, &body.target, !body.remove);
+        .set_dependency(&body.source, &body.target, !body.remove)
+        .map_err(host_failure)?;
     Ok(json!({ "source": body.source, "target": body.target, "present": !body.remove }))
 }
 
@@ -291,15 +354,14 @@ struct SwapBody {
     path: std::path::PathBuf,
 }
 
-fn swap(simulation: &mut Simulation, body: SwapBody) -> Result<Value, Reply> {
-    let bytes = std::fs::read(&body.path).map_err(|e| {
-        Reply::error(
-            400,
-            "invalid",
-            format!("path: cannot read {}: {e}", body.path.display()),
-        )
-    })?;
-    let report = swap_to(simulation, &bytes).map_err(|e| Reply::error(422, "swap-refused", e))?;
+/// Reads the file a swap names: a regular file under the cap, else 422 `swap-refused`.
+fn read_swap_file(shared: &Shared, body: &SwapBody) -> Result<Vec<u8>, Reply> {
+    read_component(&body.path, shared.max_component_bytes)
+        .map_err(|e| Reply::error(422, "swap-refused", format!("path: {e}")))
+}
+
+fn swap(simulation: &mut Simulation, bytes: &[u8]) -> Result<Value, Reply> {
+    let report = swap_to(simulation, bytes).map_err(|e| Reply::error(422, "swap-refused", e))?;
     serde_json::to_value(&report).map_err(host_failure)
 }
 
@@ -338,6 +400,7 @@ fn status(shared: &Shared) -> Reply {
         "invocations": host.invocation_counts(),
         "versionEvents": host.version_events(),
         "watch": *shared.watch_status(),
+        "queue": { "pending": pending_count(&shared.database).ok() },
         "database": shared
             .database_path
             .as_ref()

@@ -3,20 +3,30 @@
 //!
 //! * [`api`]: the routes, independent of the HTTP server.
 //! * [`callers`]: bearer tokens → callers.
-//! * `http`: worker threads between the listener and the API.
+//! * [`http`]: hyper and axum between the socket and the API: timeouts, limits, the bounded
+//!   threads that run plugin work.
+//! * [`component_file`]: reading a component file named by a swap or watched, safely.
+//! * [`lock`]: one `serve` per database.
 //! * `driver`: the thread that runs cron jobs and deliveries as the real clock reaches them.
 //! * `watch`: `--watch`, a swap when the component file changes.
 //! * `shared`: what they share.
 //!
-//! RPC calls run concurrently on the HTTP threads; platform changes, swaps and deliveries take
-//! turns on the simulation. Shutdown stops taking requests, lets every request in hand finish,
-//! lets the driver finish its tick, and saves the platform's state: queued jobs stay in the
-//! database for the next start.
+//! RPC calls run concurrently on the plugin threads; platform changes, swaps and deliveries
+//! take turns on the simulation. Shutdown answers 503 to new requests, lets every request in
+//! hand finish, closes the connections and lets the driver finish its tick: queued jobs stay in
+//! the database for the next start.
+//!
+//! After a crash (even `kill -9`) nothing is half-done: a platform change commits together with
+//! its change-log row, its queued deliveries and the platform state it sets; a delivery's
+//! completion commits with its handler's writes. At the next start the driver delivers what
+//! was queued or in flight.
 
 pub mod api;
 pub mod callers;
+pub mod component_file;
 mod driver;
-mod http;
+pub mod http;
+pub mod lock;
 mod shared;
 mod watch;
 
@@ -57,20 +67,50 @@ pub struct ServeOptions {
     pub artifact_cache: Option<PathBuf>,
     /// Bearer tokens → callers.
     pub callers: CallerTable,
-    /// HTTP worker threads.
+    /// Threads that run plugin work for HTTP requests.
     pub http_threads: usize,
+    /// The largest component file a swap or the watcher reads.
+    pub max_component_bytes: u64,
+    /// The HTTP layer's timeouts and limits (`listen` and the thread count come from the
+    /// fields above).
+    pub http: http::HttpOptions,
+}
+
+impl Default for ServeOptions {
+    /// Loopback on the default port, the built-in SLO component, an in-memory database, no
+    /// tokens, four HTTP threads.
+    fn default() -> Self {
+        ServeOptions {
+            listen: DEFAULT_LISTEN.into(),
+            component: crate::artifacts::SLO_PLUGIN_COMPONENT.to_vec(),
+            component_path: None,
+            watch: false,
+            database: None,
+            artifact_cache: None,
+            callers: CallerTable::default(),
+            http_threads: 4,
+            max_component_bytes: component_file::DEFAULT_MAX_COMPONENT_BYTES,
+            http: http::HttpOptions::default(),
+        }
+    }
 }
 
 /// A running server. [`Server::shutdown`] (or a signal, in [`Server::run_until_signal`])
 /// stops it gracefully.
 pub struct Server {
-    addr: SocketAddr,
     shared: Arc<shared::Shared>,
-    listener: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
+    http: Option<http::HttpServer>,
     driver: Option<JoinHandle<()>>,
     watcher: Option<watch::ComponentWatcher>,
+    /// Held for the life of the server (file databases only).
+    _lock: Option<lock::DatabaseLock>,
 }
+
+/// How long a shutdown waits for plugin work in hand.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long a shutdown keeps answering 503 before it closes the listener.
+const SHUTDOWN_LINGER: Duration = Duration::from_millis(250);
 
 /// What a graceful shutdown left behind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,12 +120,18 @@ pub struct Stopped {
 }
 
 impl Server {
-    /// Starts a server: opens the database, loads the component, restores the platform state a
-    /// previous run saved, and starts listening, the driver and (with `watch`) the watcher.
+    /// Starts a server: locks and opens the database, loads the component, restores the
+    /// platform state a previous run saved, and starts listening, the driver and (with
+    /// `watch`) the watcher.
     pub fn start(options: ServeOptions) -> anyhow::Result<Server> {
         if options.watch && options.component_path.is_none() {
             anyhow::bail!("--watch needs --plugin: the built-in component has no file to watch");
         }
+        let lock = options
+            .database
+            .as_deref()
+            .map(lock::DatabaseLock::acquire)
+            .transpose()?;
         let database = match &options.database {
             Some(path) => Database::file(path)
                 .with_context(|| format!("cannot open the database {}", path.display()))?,
@@ -107,34 +153,35 @@ impl Server {
             simulation,
             options.callers,
             options.database,
+            options.max_component_bytes,
         )?);
-        let listener = Arc::new(
-            tiny_http::Server::http(&options.listen)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?,
-        );
-        let addr = listener
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| anyhow::anyhow!("{} is not an IP address", options.listen))?;
+        let http = http::HttpServer::start(
+            shared.clone(),
+            &http::HttpOptions {
+                listen: options.listen.clone(),
+                plugin_threads: options.http_threads,
+                ..options.http.clone()
+            },
+        )?;
         let watcher = match (&options.component_path, options.watch) {
             (Some(path), true) => Some(watch::watch(shared.clone(), path)?),
             _ => None,
         };
-        let workers = http::spawn_workers(&shared, &listener, options.http_threads)?;
         let driver = Some(driver::spawn(shared.clone())?);
         Ok(Server {
-            addr,
             shared,
-            listener,
-            workers,
+            http: Some(http),
             driver,
             watcher,
+            _lock: lock,
         })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.http
+            .as_ref()
+            .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)), |h| h.addr())
     }
 
     /// The version serving now.
@@ -154,20 +201,19 @@ impl Server {
         self.shutdown()
     }
 
-    /// Stops taking requests, finishes the requests in hand and the driver's tick, stops the
-    /// watcher, and saves the platform's state. Queued jobs stay in the database.
+    /// Answers 503 to new requests, finishes the requests in hand, closes the connections,
+    /// stops the watcher and lets the driver finish its tick. Queued jobs stay in the database.
     pub fn shutdown(mut self) -> anyhow::Result<Stopped> {
         self.shared.stop();
         self.watcher.take();
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        if let Some(http) = self.http.take() {
+            http.drain(SHUTDOWN_LINGER, DRAIN_LIMIT);
+            http.stop();
         }
-        self.listener.unblock();
         if let Some(driver) = self.driver.take() {
             let _ = driver.join();
         }
         let simulation = self.shared.simulation();
-        shared::save_platform(&simulation)?;
         let queued = simulation.queue().queued_count()?;
         Ok(Stopped { queued })
     }

@@ -6,20 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rusqlite::OptionalExtension;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::callers::CallerTable;
 use crate::capabilities::sql::Database;
 use crate::host::{PluginHost, SwapReport};
 use crate::platform::simulation::Simulation;
-
-/// The table where the platform's state (systems, health, dependencies…) survives a restart.
-const PLATFORM_TABLE: &str = "CREATE TABLE IF NOT EXISTS _host_serve_platform (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    snapshot TEXT NOT NULL
-)";
+use crate::platform::SimulatedPlatform;
 
 /// The component watcher's last word, shown by `/admin/status`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -39,11 +32,17 @@ pub struct WatchStatus {
 pub struct Shared {
     /// The host (RPC calls go straight to it, concurrently).
     pub host: Arc<PluginHost>,
+    /// The platform, for reads that must not wait for the simulation.
+    pub platform: Arc<SimulatedPlatform>,
+    /// The host database, for reads that must not wait for the simulation.
+    pub database: Database,
     simulation: Mutex<Simulation>,
     /// Bearer tokens → callers.
     pub callers: CallerTable,
     /// Where the database lives (`None`: in memory).
     pub database_path: Option<PathBuf>,
+    /// The largest component file a swap or the watcher reads.
+    pub max_component_bytes: u64,
     /// Set when shutdown begins: no new work is taken.
     pub stopping: AtomicBool,
     /// The watcher's state, when `--watch` is on.
@@ -57,21 +56,20 @@ impl Shared {
     /// Shares `simulation` (already started), restoring the platform state a previous run
     /// saved in its database.
     pub fn new(
-        simulation: Simulation,
+        mut simulation: Simulation,
         callers: CallerTable,
         database_path: Option<PathBuf>,
+        max_component_bytes: u64,
     ) -> anyhow::Result<Self> {
-        if let Some(snapshot) = load_platform(simulation.database())? {
-            simulation
-                .platform()
-                .restore(snapshot)
-                .map_err(|e| anyhow::anyhow!("the saved platform state is unreadable: {e}"))?;
-        }
+        simulation.restore_platform()?;
         Ok(Shared {
             host: simulation.host_handle(),
+            platform: simulation.platform_handle(),
+            database: simulation.database().clone(),
             simulation: Mutex::new(simulation),
             callers,
             database_path,
+            max_component_bytes,
             stopping: AtomicBool::new(false),
             watch: Mutex::new(None),
             started: Instant::now(),
@@ -119,34 +117,4 @@ impl Shared {
     pub fn watch_status(&self) -> MutexGuard<'_, Option<WatchStatus>> {
         self.watch.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// Saves the platform's state in the host database (after every admin change and at
-/// shutdown), so that a restart over the same database finds the catalog it left.
-pub fn save_platform(simulation: &Simulation) -> anyhow::Result<()> {
-    let snapshot = simulation.platform().snapshot().to_string();
-    let conn = simulation.database().checkout()?;
-    conn.raw().execute_batch(PLATFORM_TABLE)?;
-    conn.raw().execute(
-        "INSERT INTO _host_serve_platform (id, snapshot) VALUES (1, ?) \
-         ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot",
-        [snapshot],
-    )?;
-    Ok(())
-}
-
-fn load_platform(database: &Database) -> anyhow::Result<Option<Value>> {
-    let conn = database.checkout()?;
-    conn.raw().execute_batch(PLATFORM_TABLE)?;
-    let text: Option<String> = conn
-        .raw()
-        .query_row(
-            "SELECT snapshot FROM _host_serve_platform WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    text.map(|t| serde_json::from_str(&t))
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("the saved platform state is not JSON: {e}"))
 }

@@ -17,6 +17,7 @@ use notify::RecursiveMode;
 use notify_debouncer_mini::{new_debouncer, DebounceEventResult, Debouncer};
 
 use super::api::swap_to;
+use super::component_file::{read_component, ComponentFileError};
 use super::shared::{Shared, WatchStatus};
 use crate::runtime::digest_of;
 
@@ -39,7 +40,7 @@ pub fn watch(shared: Arc<Shared>, component: &Path) -> anyhow::Result<ComponentW
         path: component.clone(),
         ..WatchStatus::default()
     });
-    let mut seen = FileState::of(&component);
+    let mut seen = FileState::of(&component, shared.max_component_bytes);
     let target = component.clone();
     let mut debouncer = new_debouncer(SETTLE, move |events: DebounceEventResult| match events {
         Ok(events) => {
@@ -75,10 +76,10 @@ struct FileState {
 }
 
 impl FileState {
-    fn of(path: &Path) -> Self {
+    fn of(path: &Path, cap: u64) -> Self {
         FileState {
             stamp: stamp(path),
-            digest: std::fs::read(path).ok().map(|b| digest_of(&b)),
+            digest: read_component(path, cap).ok().map(|b| digest_of(&b)),
         }
     }
 }
@@ -97,10 +98,18 @@ fn on_change(shared: &Shared, component: &PathBuf, seen: &mut FileState) {
         // Removed or mid-rename (the next event brings the new file), or only read.
         return;
     }
-    let bytes = match std::fs::read(component) {
+    let bytes = match read_component(component, shared.max_component_bytes) {
         Ok(bytes) => bytes,
+        Err(e @ ComponentFileError::Unreadable { .. }) => {
+            tracing::debug!("unreadable for now: {e}");
+            return;
+        }
         Err(e) => {
-            tracing::debug!("{} unreadable for now: {e}", component.display());
+            seen.stamp = now;
+            tracing::warn!("{e}; the old version keeps serving");
+            if let Some(status) = shared.watch_status().as_mut() {
+                status.last_error = Some(e.to_string());
+            }
             return;
         }
     };

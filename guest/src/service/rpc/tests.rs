@@ -220,6 +220,35 @@ fn bulk_lists_every_requested_system() {
     assert_eq!(bulk["systems"]["empty"], json!([]));
 }
 
+/// The id list is bounded like `limit`: one over the bound is a typed `invalid` naming the
+/// field, not a call that runs into its deadline.
+#[test]
+fn bulk_refuses_more_ids_than_its_bound() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let ids = |n: usize| (0..n).map(|i| format!("s{i}")).collect::<Vec<_>>();
+    let at_bound = call(
+        &db,
+        &env,
+        "getBulkObjectivesForSystems",
+        json!({ "systemIds": ids(super::MAX_BULK_SYSTEM_IDS) }),
+    )
+    .unwrap();
+    assert_eq!(
+        at_bound["systems"].as_object().unwrap().len(),
+        super::MAX_BULK_SYSTEM_IDS
+    );
+    let message = invalid_field(call(
+        &db,
+        &env,
+        "getBulkObjectivesForSystems",
+        json!({ "systemIds": ids(super::MAX_BULK_SYSTEM_IDS + 1) }),
+    ));
+    assert_eq!(
+        message,
+        "systemIds: names 1001 systems; at most 1000 per call"
+    );
+}
+
 /// decisions.md F11: reads never write, even with an orphaned open event on a healthy system.
 #[test]
 fn f11_reads_never_write() {
@@ -311,6 +340,29 @@ fn update_accepts_unchanged_fixed_fields_and_refuses_changes() {
         message.starts_with("systemId: cannot be changed"),
         "{message}"
     );
+}
+
+/// A fixed field of another type than string is refused and nothing is written, even when
+/// the objective has no stored value to compare it with.
+#[test]
+fn update_refuses_fixed_fields_that_are_not_strings() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    let id = create(&db, &env, "api");
+    for bad in [json!(7), json!(["x"]), json!({"a": 1}), json!(true)] {
+        let message = invalid_field(call(
+            &db,
+            &env,
+            "updateObjective",
+            json!({"id": id, "healthCheckConfigurationId": bad, "target": 95}),
+        ));
+        assert_eq!(message, "healthCheckConfigurationId: must be a string");
+    }
+    let stored = call(&db, &env, "getObjective", json!({ "id": id })).unwrap();
+    assert_eq!(
+        stored["objective"]["healthCheckConfigurationId"],
+        Value::Null
+    );
+    assert_eq!(stored["objective"]["target"], json!(99.9));
 }
 
 /// Dates are coerced as the original does: date-only and offset-less ISO strings are UTC,

@@ -17,6 +17,10 @@ pub enum SqlError {
     /// Parameters do not fit the statement.
     #[error("parameters: {0}")]
     Parameters(String),
+    /// The database itself cannot be used: read-only, full, an I/O error, corrupt, gone.
+    /// Not the plugin's fault: the host reports the invocation as a host failure (503).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Any other database failure.
     #[error("database: {0}")]
     Database(String),
@@ -39,6 +43,13 @@ impl SqlError {
                     ErrorCode::OperationInterrupted => SqlError::Database(
                         "statement interrupted: the invocation's deadline passed".into(),
                     ),
+                    ErrorCode::ReadOnly
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DiskFull
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::DatabaseCorrupt
+                    | ErrorCode::NotADatabase
+                    | ErrorCode::PermissionDenied => SqlError::Unavailable(text),
                     _ => SqlError::Database(text),
                 }
             }

@@ -15,6 +15,9 @@ pub struct Transaction {
     /// `RAISE(ROLLBACK)`): every later statement is refused and the invocation must fail,
     /// because its earlier writes are gone and later ones would autocommit.
     lost: bool,
+    /// Set when a statement found the database itself unusable (read-only, full, I/O error):
+    /// the invocation then fails as a host failure, whatever the guest answers.
+    fault: Option<String>,
     /// Open savepoints, oldest first: (id, the caller's mark to restore on rollback).
     savepoints: Vec<(u32, usize)>,
     next_savepoint: u32,
@@ -53,6 +56,7 @@ impl Transaction {
             conn: Some(conn),
             deadline,
             lost: false,
+            fault: None,
             savepoints: Vec::new(),
             next_savepoint: 1,
         })
@@ -78,8 +82,18 @@ impl Transaction {
             .ok_or_else(|| SqlError::Database("the transaction has already ended".into()))
     }
 
-    /// Records whether the last statement made SQLite leave the transaction.
+    /// Why the database could not be used during this transaction, if it could not (see
+    /// [`SqlError::Unavailable`]).
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.as_deref()
+    }
+
+    /// Records whether the last statement made SQLite leave the transaction, and whether it
+    /// found the database unusable.
     fn check_alive<T>(&mut self, result: Result<T, SqlError>) -> Result<T, SqlError> {
+        if let (Err(SqlError::Unavailable(reason)), None) = (&result, &self.fault) {
+            self.fault = Some(reason.clone());
+        }
         let alive = self.conn.as_ref().is_some_and(|c| !c.raw().is_autocommit());
         if alive {
             result
