@@ -288,3 +288,46 @@ fn check_placeholders(stmt: &rusqlite::Statement<'_>, given: usize) -> rusqlite:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::sql::Database;
+
+    /// A statement that finds the database unusable (here: turned read-only after the
+    /// transaction began) marks the transaction faulted, so the invocation fails as the host's
+    /// failure whatever the guest does with the error it receives.
+    #[test]
+    fn a_read_only_database_marks_the_transaction_faulted() {
+        let db = Database::in_memory().unwrap();
+        db.checkout()
+            .unwrap()
+            .raw()
+            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let mut tx = Transaction::begin(db.checkout().unwrap(), None).unwrap();
+        assert_eq!(tx.fault(), None);
+        tx.host_connection()
+            .unwrap()
+            .raw()
+            .execute_batch("PRAGMA query_only = ON")
+            .unwrap();
+        let error = tx
+            .execute("INSERT INTO t (x) VALUES (?)", &[SqlValue::Integer(1)])
+            .unwrap_err();
+        assert!(matches!(error, SqlError::Unavailable(_)), "{error:?}");
+        assert!(tx.fault().is_some_and(|f| f.contains("readonly")));
+        // a syntax error is the guest's own and faults nothing
+        drop(tx);
+        db.checkout()
+            .unwrap()
+            .raw()
+            .execute_batch("PRAGMA query_only = OFF")
+            .unwrap();
+        let mut clean = Transaction::begin(db.checkout().unwrap(), None).unwrap();
+        assert!(clean
+            .execute("INSERT INTO nowhere VALUES (1)", &[])
+            .is_err());
+        assert_eq!(clean.fault(), None);
+    }
+}
