@@ -189,8 +189,8 @@ fn migrate_legacy_snapshot(conn: &Connection) -> anyhow::Result<()> {
 
 fn import_snapshot(conn: &Connection, snapshot: &Value) -> anyhow::Result<()> {
     let health = |v: &Value| -> anyhow::Result<HealthStatus> {
-        Ok(serde_json::from_value(v.clone())
-            .map_err(|e| anyhow::anyhow!("the saved platform state has a bad health: {e}"))?)
+        serde_json::from_value(v.clone())
+            .map_err(|e| anyhow::anyhow!("the saved platform state has a bad health: {e}"))
     };
     if let Some(systems) = snapshot["systems"].as_object() {
         for (id, system) in systems {

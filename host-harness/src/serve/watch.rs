@@ -9,7 +9,7 @@
 //! the host refuses is not retried until it is replaced; its reason shows in `/admin/status`
 //! and the old version keeps serving.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -89,7 +89,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-fn on_change(shared: &Shared, component: &PathBuf, seen: &mut FileState) {
+fn on_change(shared: &Shared, component: &Path, seen: &mut FileState) {
     if shared.is_stopping() {
         return;
     }
