@@ -71,11 +71,24 @@ fn with_status(
     Ok(json!({ "objective": objective.to_json(), "status": status_json(db, env, objective)? }))
 }
 
+/// One objective's `{objective, status}` row, through its own cache key (`objective:{id}`,
+/// which every write path that changes its status invalidates, F20): a list whose cache was
+/// dropped because one objective changed recomputes that objective only.
+fn objective_row(
+    db: &dyn Database,
+    env: &dyn Env,
+    objective: &Objective,
+) -> Result<Value, PluginError> {
+    cached(env, &format!("objective:{}", objective.id), || {
+        with_status(db, env, objective)
+    })
+}
+
 fn system_rows(db: &dyn Database, env: &dyn Env, system_id: &str) -> Result<Value, PluginError> {
     cached(env, &format!("system:{system_id}"), || {
         let rows = objectives::list_for_system(db, system_id)?
             .iter()
-            .map(|o| with_status(db, env, o))
+            .map(|o| objective_row(db, env, o))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Value::Array(rows))
     })
@@ -86,7 +99,7 @@ pub fn list_objectives(db: &dyn Database, env: &dyn Env) -> Result<Value, Plugin
     cached(env, "list:objectives", || {
         let rows = objectives::list(db)?
             .iter()
-            .map(|o| with_status(db, env, o))
+            .map(|o| objective_row(db, env, o))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(json!({ "objectives": rows }))
     })

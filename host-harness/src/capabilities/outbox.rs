@@ -4,11 +4,19 @@
 //! mutation requests, cache writes and invalidations) is buffered here and handed on only after
 //! the invocation's transaction commits. A rollback, an `err` result or a trap discards it, and
 //! `rollback-to` a savepoint discards what was buffered after the savepoint.
+//!
+//! The entries that leave the process (everything but cache writes) are also written to
+//! `_host_outbox` *in the invocation's transaction* ([`persist`]): they exist exactly when the
+//! invocation's writes do. Whoever routes an entry deletes its row ([`forget`]) in the
+//! transaction that carries it on (the queue rows it enqueues, the entity change it makes), and
+//! a host that starts over a database routes the rows it finds ([`pending`]): a crash between an
+//! invocation's commit and the routing of what it published loses nothing.
 
-use serde::Serialize;
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
 
 /// An entity operation requested by a plugin, as the framework will hand it back to `apply`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "op", rename_all = "kebab-case")]
 pub enum EntityOperation {
     /// Create or update; the JSON operation.
@@ -18,7 +26,7 @@ pub enum EntityOperation {
 }
 
 /// One buffered side effect.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "channel", rename_all = "kebab-case")]
 pub enum OutboxEntry {
     /// `queue.enqueue`.
@@ -118,9 +126,168 @@ impl Outbox {
     }
 }
 
+impl OutboxEntry {
+    /// Whether the entry must survive a crash: queue jobs, hooks and entity requests. Cache
+    /// writes live and die with the process's cache, and signals are fire-and-forget
+    /// broadcasts to whoever listens now (at most once, as on the platform).
+    pub fn is_durable(&self) -> bool {
+        matches!(
+            self,
+            OutboxEntry::Enqueue { .. }
+                | OutboxEntry::Hook { .. }
+                | OutboxEntry::EntityRequest { .. }
+        )
+    }
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _host_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms BIGINT NOT NULL,
+    plugin TEXT NOT NULL,
+    export TEXT NOT NULL,
+    entry TEXT NOT NULL
+)";
+
+/// Creates the durable outbox table (idempotent).
+pub fn create_table(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)
+}
+
+/// A durable entry not yet routed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEntry {
+    /// Its row.
+    pub seq: i64,
+    /// When its invocation published it, epoch ms.
+    pub at_ms: i64,
+    /// The plugin.
+    pub plugin: String,
+    /// The export that produced it.
+    pub export: String,
+    /// The entry.
+    pub entry: OutboxEntry,
+}
+
+/// Writes the durable `entries` on `conn`, inside the invocation's open transaction; answers
+/// each entry's row (`None` for cache writes, which are not kept).
+pub fn persist(
+    conn: &Connection,
+    at_ms: i64,
+    plugin: &str,
+    export: &str,
+    entries: &[OutboxEntry],
+) -> Result<Vec<Option<i64>>, String> {
+    let mut insert = None;
+    let mut seqs = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if !entry.is_durable() {
+            seqs.push(None);
+            continue;
+        }
+        let statement = match &mut insert {
+            Some(s) => s,
+            None => insert.insert(
+                conn.prepare_cached(
+                    "INSERT INTO _host_outbox (at_ms, plugin, export, entry) VALUES (?, ?, ?, ?)",
+                )
+                .map_err(|e| format!("the outbox cannot be written: {e}"))?,
+            ),
+        };
+        let text = serde_json::to_string(entry).map_err(|e| e.to_string())?;
+        statement
+            .execute(rusqlite::params![at_ms, plugin, export, text])
+            .map_err(|e| format!("the outbox cannot be written: {e}"))?;
+        seqs.push(Some(conn.last_insert_rowid()));
+    }
+    Ok(seqs)
+}
+
+/// Deletes the rows of routed entries, on `conn` (inside the transaction that routed them).
+pub fn forget(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<()> {
+    let mut delete = conn.prepare_cached("DELETE FROM _host_outbox WHERE seq = ?")?;
+    for seq in seqs {
+        delete.execute([seq])?;
+    }
+    Ok(())
+}
+
+/// The newest outbox row (0 when there is none): rows up to it were written before this call.
+pub fn last_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM _host_outbox", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Every durable entry not yet routed up to row `up_to`, oldest first (what a crash left
+/// between commits and routing). An unreadable row is reported, never skipped silently.
+pub fn pending(conn: &Connection, up_to: i64) -> Result<Vec<PendingEntry>, String> {
+    let mut statement = conn
+        .prepare(
+            "SELECT seq, at_ms, plugin, export, entry FROM _host_outbox WHERE seq <= ? ORDER BY seq",
+        )
+        .map_err(|e| e.to_string())?;
+    let rows = statement
+        .query_map([up_to], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, at_ms, plugin, export, text) = row.map_err(|e| e.to_string())?;
+        let entry = serde_json::from_str(&text)
+            .map_err(|e| format!("outbox row {seq} is unreadable: {e}"))?;
+        out.push(PendingEntry {
+            seq,
+            at_ms,
+            plugin,
+            export,
+            entry,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durable_entries_round_trip_and_cache_writes_are_not_kept() {
+        let conn = Connection::open_in_memory().unwrap();
+        create_table(&conn).unwrap();
+        let entries = vec![
+            hook(1),
+            OutboxEntry::Signal {
+                signal_id: "s".into(),
+                payload: "{}".into(),
+            },
+            OutboxEntry::EntityRequest {
+                kind: "slo".into(),
+                id: "o1".into(),
+                op: EntityOperation::Mutate("{}".into()),
+            },
+        ];
+        let seqs = persist(&conn, 5, "slo", "rpc.handle(x)", &entries).unwrap();
+        assert!(seqs[0].is_some() && seqs[1].is_none() && seqs[2].is_some());
+        assert_eq!(last_seq(&conn).unwrap(), seqs[2].unwrap());
+        assert_eq!(pending(&conn, seqs[0].unwrap()).unwrap().len(), 1);
+        let left = pending(&conn, i64::MAX).unwrap();
+        assert_eq!(left.len(), 2);
+        assert_eq!(left[0].entry, entries[0]);
+        assert_eq!(left[1].entry, entries[2]);
+        assert_eq!(
+            (left[1].at_ms, left[1].export.as_str()),
+            (5, "rpc.handle(x)")
+        );
+        forget(&conn, &[left[0].seq]).unwrap();
+        assert_eq!(pending(&conn, i64::MAX).unwrap().len(), 1);
+    }
 
     fn hook(n: u32) -> OutboxEntry {
         OutboxEntry::Hook {

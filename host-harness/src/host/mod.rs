@@ -271,6 +271,10 @@ pub struct Publication {
     pub export: String,
     /// What was published.
     pub entry: OutboxEntry,
+    /// Its `_host_outbox` row, which the router deletes when it routes it (`None`: a cache
+    /// write, or a read-only invocation's).
+    #[serde(skip)]
+    pub durable_seq: Option<i64>,
 }
 
 /// Invocation counts, overall and per export.
@@ -373,8 +377,10 @@ impl PluginHost {
             )?;
         }
         crate::capabilities::entities::log::ensure_schema(&database)?;
-        let services =
+        crate::capabilities::outbox::create_table(database.checkout()?.raw())?;
+        let mut services =
             HostServices::new(database, config.clock, config.seed).with_platform(platform);
+        services.durable_outbox = true;
         Ok(PluginHost {
             runtime,
             services,
@@ -755,12 +761,13 @@ impl PluginHost {
             Ok(Invoked {
                 value,
                 outbox,
+                durable,
                 stats,
             }) => {
                 self.count(plugin, export_name, &Ok(()));
                 self.add_time(&stats);
                 self.note_outcome(plugin, false);
-                self.publish(plugin, export, outbox);
+                self.publish(plugin, export, outbox, durable);
                 Ok(value)
             }
             Err(error) => {
@@ -960,10 +967,16 @@ impl PluginHost {
         }
     }
 
-    fn publish(&self, plugin: &LoadedPlugin, export: &str, outbox: Vec<OutboxEntry>) {
+    fn publish(
+        &self,
+        plugin: &LoadedPlugin,
+        export: &str,
+        outbox: Vec<OutboxEntry>,
+        durable: Vec<Option<i64>>,
+    ) {
         let at_ms = self.services.clock.now_ms();
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
-        for entry in outbox {
+        for (entry, durable_seq) in outbox.into_iter().zip(durable) {
             match &entry {
                 OutboxEntry::CacheSet { key, value, ttl_ms } => {
                     self.services
@@ -980,6 +993,7 @@ impl PluginHost {
                 plugin: plugin.id().into(),
                 export: export.into(),
                 entry,
+                durable_seq,
             });
         }
     }

@@ -30,7 +30,7 @@ use crate::capabilities::entities::log::{self, NewChange};
 use crate::capabilities::entities::{
     self as framework, ChangeActor, ChangeEvent, Deriver, MutationRequest, ENTITY_CHANGED_QUEUE,
 };
-use crate::capabilities::outbox::{EntityOperation, OutboxEntry};
+use crate::capabilities::outbox::{self, EntityOperation, OutboxEntry};
 use crate::capabilities::queue::{Delivery, DeliveryOrder, FailOutcome, NewJob, Queue};
 use crate::capabilities::scheduler::Scheduler;
 use crate::capabilities::sql::Database;
@@ -241,6 +241,9 @@ pub struct Simulation {
     /// Hooks emitted by this process: with the clock, it makes every emission's job id unique
     /// (also across restarts over one database, and after [`Simulation::trim_history`]).
     hooks_emitted: u64,
+    /// The last outbox row an earlier run over this database left (see
+    /// [`Simulation::recover_outbox`]).
+    earlier_outbox: i64,
 }
 
 impl Simulation {
@@ -271,6 +274,9 @@ impl Simulation {
         let scheduler = Scheduler::open(database.clone(), clock.clone()).map_err(host_error)?;
         persistence::create_tables(database.checkout().map_err(host_error)?.raw())
             .map_err(host_error)?;
+        // Rows up to here were left by an earlier run; later ones are this run's own.
+        let earlier_outbox =
+            outbox::last_seq(database.checkout().map_err(host_error)?.raw()).map_err(host_error)?;
         host.load_bytes(component).map_err(host_error)?;
         let mut sim = Simulation {
             host,
@@ -286,6 +292,7 @@ impl Simulation {
             automations: Vec::new(),
             generation: 0,
             hooks_emitted: 0,
+            earlier_outbox,
         };
         sim.sync_registrations()?;
         sim.route_publications()?;
@@ -792,6 +799,17 @@ impl Simulation {
     /// Records a hook emission, enqueues it for the hook's subscriptions and fires the
     /// triggers it backs.
     fn emit_hook(&mut self, hook: &str, payload: Value) -> Result<(), SimulationError> {
+        self.emit_hook_routed(hook, payload, &[])
+    }
+
+    /// [`Simulation::emit_hook`] for a plugin's emission: its outbox rows (`seqs`) are deleted
+    /// in the transaction that enqueues it.
+    fn emit_hook_routed(
+        &mut self,
+        hook: &str,
+        payload: Value,
+        seqs: &[i64],
+    ) -> Result<(), SimulationError> {
         self.records.hooks.push(Emission {
             id: hook.into(),
             payload: payload.clone(),
@@ -806,7 +824,15 @@ impl Simulation {
             delay_ms: 0,
             priority: 0,
         };
-        self.queue.enqueue(&job).map_err(host_error)?;
+        let groups = self.queue.groups(hook);
+        if !(groups.is_empty() && seqs.is_empty()) {
+            self.in_host_transaction(|sim, conn| {
+                sim.queue
+                    .enqueue_on(conn, &job, &groups)
+                    .map_err(|e| e.to_string())?;
+                outbox::forget(conn, seqs).map_err(|e| e.to_string())
+            })?;
+        }
         let fired: Vec<(String, Option<String>)> = self
             .host
             .trigger_registry()
@@ -824,50 +850,113 @@ impl Simulation {
     fn route_publications(&mut self) -> Result<(), SimulationError> {
         let fresh = self.host.published_since(self.routed);
         self.routed += fresh.len();
+        let mut leftover = Vec::new();
         for p in fresh {
-            match p.entry {
-                OutboxEntry::Enqueue {
+            self.route(p.entry, p.durable_seq, p.at_ms, &mut leftover)?;
+        }
+        self.forget_outbox_rows(&leftover)
+    }
+
+    /// Routes what an earlier run over this database committed but did not route (it stopped
+    /// in between, by a crash): the rows of the durable outbox it left, oldest first. A host
+    /// that resumes a database calls it once at start, after [`Simulation::restore_platform`].
+    /// Answers how many it routed.
+    pub fn recover_outbox(&mut self) -> Result<usize, SimulationError> {
+        let up_to = std::mem::take(&mut self.earlier_outbox);
+        if up_to == 0 {
+            return Ok(0);
+        }
+        let pending = outbox::pending(self.database.checkout().map_err(host_error)?.raw(), up_to)
+            .map_err(SimulationError::Host)?;
+        let count = pending.len();
+        let mut leftover = Vec::new();
+        for p in pending {
+            self.route(p.entry, Some(p.seq), p.at_ms, &mut leftover)?;
+        }
+        self.forget_outbox_rows(&leftover)?;
+        if count > 0 {
+            tracing::info!(
+                "routed {count} publications an earlier run committed but had not routed"
+            );
+        }
+        Ok(count)
+    }
+
+    /// Deletes outbox rows whose routing wrote nothing to carry their deletion (a mutation
+    /// that changed nothing or failed), in one transaction.
+    fn forget_outbox_rows(&self, seqs: &[i64]) -> Result<(), SimulationError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        self.in_host_transaction(|_, conn| outbox::forget(conn, seqs).map_err(|e| e.to_string()))
+    }
+
+    /// Routes one publication. Its outbox row (`seq`) is deleted in the transaction that carries
+    /// it on; when there is none, it is added to `leftover`.
+    fn route(
+        &mut self,
+        entry: OutboxEntry,
+        seq: Option<i64>,
+        at_ms: i64,
+        leftover: &mut Vec<i64>,
+    ) -> Result<(), SimulationError> {
+        let seqs: Vec<i64> = seq.into_iter().collect();
+        match entry {
+            OutboxEntry::Enqueue {
+                queue,
+                payload,
+                job_id,
+                dedupe,
+                delay_ms,
+                priority,
+            } => {
+                let job = NewJob {
                     queue,
                     payload,
                     job_id,
                     dedupe,
                     delay_ms,
                     priority,
-                } => {
-                    self.queue
-                        .enqueue(&NewJob {
-                            queue,
-                            payload,
-                            job_id,
-                            dedupe,
-                            delay_ms,
-                            priority,
-                        })
-                        .map_err(host_error)?;
+                };
+                let groups = self.queue.groups(&job.queue);
+                if groups.is_empty() && seqs.is_empty() {
+                    return Ok(());
                 }
-                OutboxEntry::Hook { hook_id, payload } => {
-                    let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
-                    self.emit_hook(&hook_id, payload)?;
-                }
-                OutboxEntry::Signal { signal_id, payload } => {
-                    let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
-                    self.records.signals.push(Emission {
-                        id: signal_id,
-                        payload,
-                        at: p.at_ms,
-                    });
-                }
-                OutboxEntry::EntityRequest { kind, id, op } => self.run_mutation(&kind, &id, op),
-                OutboxEntry::CacheSet { .. } | OutboxEntry::CacheInvalidate { .. } => {}
+                self.in_host_transaction(|sim, conn| {
+                    sim.queue
+                        .enqueue_on(conn, &job, &groups)
+                        .map_err(|e| e.to_string())?;
+                    outbox::forget(conn, &seqs).map_err(|e| e.to_string())
+                })?;
             }
+            OutboxEntry::Hook { hook_id, payload } => {
+                let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                self.emit_hook_routed(&hook_id, payload, &seqs)?;
+            }
+            OutboxEntry::Signal { signal_id, payload } => {
+                let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                self.records.signals.push(Emission {
+                    id: signal_id,
+                    payload,
+                    at: at_ms,
+                });
+            }
+            OutboxEntry::EntityRequest { kind, id, op } => {
+                if !self.run_mutation(&kind, &id, op, &seqs) {
+                    leftover.extend(seqs);
+                }
+            }
+            OutboxEntry::CacheSet { .. } | OutboxEntry::CacheInvalidate { .. } => {}
         }
         Ok(())
     }
 
     /// A plugin's mutation request through the framework pipeline (host-contract §1.3 with
     /// decisions §3). A failed mutation leaves nothing and is logged; the requesting
-    /// invocation has already committed, as on the real platform.
-    fn run_mutation(&mut self, kind: &str, id: &str, op: EntityOperation) {
+    /// invocation has already committed, as on the real platform. The request's outbox rows
+    /// (`seqs`) are deleted in the transaction that records the change; answers whether that
+    /// happened (no change, or a failure, leaves them to the caller).
+    fn run_mutation(&mut self, kind: &str, id: &str, op: EntityOperation, seqs: &[i64]) -> bool {
         let request = MutationRequest {
             kind: kind.into(),
             id: id.into(),
@@ -881,15 +970,23 @@ impl Simulation {
         let outcome = framework::mutate(
             &self.host,
             &request,
-            Box::new(move |conn, event| enqueue_change(queue, routes, conn, event)),
+            Box::new(move |conn, event| {
+                enqueue_change(queue, routes, conn, event)?;
+                outbox::forget(conn, seqs).map_err(|e| e.to_string())
+            }),
         );
         match outcome {
-            Ok(done) => {
-                if let Some(change) = done.change {
+            Ok(done) => match done.change {
+                Some(change) => {
                     self.published_change(change);
+                    true
                 }
+                None => false,
+            },
+            Err(e) => {
+                tracing::warn!("entity mutation {kind}/{id} left nothing: {e}");
+                false
             }
-            Err(e) => tracing::warn!("entity mutation {kind}/{id} left nothing: {e}"),
         }
     }
 

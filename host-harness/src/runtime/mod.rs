@@ -31,7 +31,7 @@ pub use state::{HostServices, InvocationState, InvocationTag};
 
 use crate::bindings::{types as wit, Plugin, PluginManifest, PluginPre};
 use crate::capabilities::log::LogLevel;
-use crate::capabilities::outbox::{Outbox, OutboxEntry};
+use crate::capabilities::outbox::{self, Outbox, OutboxEntry};
 use crate::capabilities::sql::Transaction;
 
 /// `sha256:<hex>` of component bytes: a version's identity.
@@ -125,6 +125,8 @@ pub struct Invoked<R> {
     pub value: R,
     /// What it asked to publish, in order; its transaction has committed.
     pub outbox: Vec<OutboxEntry>,
+    /// For each entry of `outbox`, its `_host_outbox` row when it was written durably.
+    pub durable: Vec<Option<i64>>,
     /// Measurements.
     pub stats: InvocationStats,
 }
@@ -455,6 +457,29 @@ impl Runtime {
             }
             Ok(Ok(value)) => {
                 before_commit(&value, transaction.as_ref()).map_err(fail)?;
+                let entries = outbox.into_entries();
+                let durable = match &transaction {
+                    Some(tx)
+                        if mode == TransactionMode::Transaction
+                            && services.durable_outbox
+                            && entries.iter().any(OutboxEntry::is_durable) =>
+                    {
+                        let conn = tx.host_connection().map_err(|e| {
+                            fail(Failure::Host {
+                                message: format!("the outbox cannot be written: {e}"),
+                            })
+                        })?;
+                        outbox::persist(
+                            conn.raw(),
+                            services.clock.now_ms(),
+                            &identity.id,
+                            export,
+                            &entries,
+                        )
+                        .map_err(|message| fail(Failure::Host { message }))?
+                    }
+                    _ => vec![None; entries.len()],
+                };
                 if let Some(tx) = transaction {
                     tx.commit().map_err(|e| {
                         fail(Failure::Host {
@@ -464,7 +489,8 @@ impl Runtime {
                 }
                 Ok(Invoked {
                     value,
-                    outbox: outbox.into_entries(),
+                    outbox: entries,
+                    durable,
                     stats,
                 })
             }

@@ -30,6 +30,10 @@ pub struct HostServices {
     pub platform: Arc<dyn PlatformServices>,
     /// Seed for WASI randomness and host-made ids; `None` for real randomness.
     pub seed: Option<u64>,
+    /// Whether a committing invocation writes its durable outbox entries to `_host_outbox` in
+    /// its transaction (see [`crate::capabilities::outbox::persist`]): on in a plugin host,
+    /// which creates the table and routes the rows.
+    pub durable_outbox: bool,
     sequence: Arc<AtomicU64>,
 }
 
@@ -43,6 +47,7 @@ impl HostServices {
             log: PluginLog::default(),
             platform: Arc::new(NoPlatform),
             seed,
+            durable_outbox: false,
             sequence: Arc::new(AtomicU64::new(0)),
         }
     }

@@ -62,6 +62,7 @@ impl Shared {
         max_component_bytes: u64,
     ) -> anyhow::Result<Self> {
         simulation.restore_platform()?;
+        simulation.recover_outbox()?;
         Ok(Shared {
             host: simulation.host_handle(),
             platform: simulation.platform_handle(),
