@@ -383,13 +383,10 @@ impl Queue {
         Ok(())
     }
 
-    /// Marks a delivery done.
+    /// Marks a delivery done, on its own (see [`Queue::complete_on`] to do it inside the
+    /// handler's transaction).
     pub fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
-        self.finish(
-            delivery.seq,
-            "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state = 'in_flight'",
-            &[&delivery.seq],
-        )
+        self.complete_on(self.db.checkout()?.raw(), delivery)
     }
 
     /// Marks a delivery done on `conn`, inside the transaction open there (the handler's own,

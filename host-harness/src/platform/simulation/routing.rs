@@ -108,15 +108,7 @@ impl Simulation {
             delay_ms: 0,
             priority: 0,
         };
-        let groups = self.queue.groups(hook);
-        if !(groups.is_empty() && seqs.is_empty()) {
-            self.in_host_transaction(|sim, conn| {
-                sim.queue
-                    .enqueue_on(conn, &job, &groups)
-                    .map_err(|e| e.to_string())?;
-                outbox::forget(conn, seqs).map_err(|e| e.to_string())
-            })?;
-        }
+        self.enqueue_routed(&job, seqs)?;
         let fired: Vec<(String, Option<String>)> = self
             .host
             .trigger_registry()
@@ -128,6 +120,21 @@ impl Simulation {
             self.trigger_fired(&trigger, &format!("hook:{hook}"), context);
         }
         Ok(())
+    }
+
+    /// Enqueues `job` for every consumer group of its queue and deletes the outbox rows that
+    /// published it (`seqs`), in one transaction (none when there is nothing to write).
+    fn enqueue_routed(&self, job: &NewJob, seqs: &[i64]) -> Result<(), SimulationError> {
+        let groups = self.queue.groups(&job.queue);
+        if groups.is_empty() && seqs.is_empty() {
+            return Ok(());
+        }
+        self.in_host_transaction(|sim, conn| {
+            sim.queue
+                .enqueue_on(conn, job, &groups)
+                .map_err(|e| e.to_string())?;
+            outbox::forget(conn, seqs).map_err(|e| e.to_string())
+        })
     }
 
     /// Routes every publication the host made since the last call.
@@ -202,16 +209,7 @@ impl Simulation {
                     delay_ms,
                     priority,
                 };
-                let groups = self.queue.groups(&job.queue);
-                if groups.is_empty() && seqs.is_empty() {
-                    return Ok(());
-                }
-                self.in_host_transaction(|sim, conn| {
-                    sim.queue
-                        .enqueue_on(conn, &job, &groups)
-                        .map_err(|e| e.to_string())?;
-                    outbox::forget(conn, &seqs).map_err(|e| e.to_string())
-                })?;
+                self.enqueue_routed(&job, &seqs)?;
             }
             OutboxEntry::Hook { hook_id, payload } => {
                 let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
