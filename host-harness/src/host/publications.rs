@@ -28,6 +28,8 @@ pub struct Publication {
 pub(super) struct PublicationLog {
     /// How many entries were forgotten: the number of `entries[0]`.
     forgotten: usize,
+    /// How many publications so far must be routed (everything but cache writes).
+    routable: u64,
     entries: std::collections::VecDeque<Publication>,
 }
 
@@ -53,6 +55,12 @@ impl PluginHost {
                 }
                 _ => {}
             }
+            if !matches!(
+                entry,
+                OutboxEntry::CacheSet { .. } | OutboxEntry::CacheInvalidate { .. }
+            ) {
+                published.routable += 1;
+            }
             published.entries.push_back(Publication {
                 at_ms,
                 plugin: plugin.id().into(),
@@ -69,6 +77,16 @@ impl PluginHost {
         let log = self.published.lock().unwrap_or_else(|p| p.into_inner());
         let skip = from.saturating_sub(log.forgotten).min(log.entries.len());
         log.entries.range(skip..).cloned().collect()
+    }
+
+    /// How many publications that need routing (everything but cache writes) were made so far:
+    /// a router compares it before and after a call to know whether it has work, without
+    /// reading the log.
+    pub fn routable_published(&self) -> u64 {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .routable
     }
 
     /// Everything published and not forgotten, in publication order.

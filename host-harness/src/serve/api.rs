@@ -214,9 +214,13 @@ fn call(shared: &Shared, procedure: &str, body: &str, caller: &Caller) -> Reply 
     if let Err(e) = serde_json::from_str::<Value>(input) {
         return Reply::error(400, "invalid", format!("the request body is not JSON: {e}"));
     }
+    let routable = shared.host.routable_published();
     let outcome = shared.host.call_rpc(procedure, input, caller);
-    // What the call published (queue jobs, hooks, entity requests) is routed by the driver.
-    shared.wake_driver();
+    // What the call published (queue jobs, hooks, signals, entity requests) is routed by the
+    // driver; a read publishes nothing to route (cache writes only) and does not wake it.
+    if shared.host.routable_published() != routable {
+        shared.wake_driver();
+    }
     match outcome {
         Ok(output) => Reply {
             status: 200,
