@@ -11,7 +11,7 @@ mod pool;
 mod transaction;
 mod value;
 
-pub use connection::SqlConnection;
+pub use connection::{commits_so_far, SqlConnection};
 pub use error::SqlError;
 pub use migrations::{
     apply_migrations, apply_migrations_in, MigrationError, MigrationReport, MigrationSpec,
