@@ -127,6 +127,15 @@ impl Outbox {
 }
 
 impl OutboxEntry {
+    /// Whether the entry is a cache write, which the host applies at publication and nobody
+    /// routes.
+    pub fn is_cache_write(&self) -> bool {
+        matches!(
+            self,
+            OutboxEntry::CacheSet { .. } | OutboxEntry::CacheInvalidate { .. }
+        )
+    }
+
     /// Whether the entry must survive a crash: queue jobs, hooks and entity requests. Cache
     /// writes live and die with the process's cache, and signals are fire-and-forget
     /// broadcasts to whoever listens now (at most once, as on the platform).

@@ -55,10 +55,7 @@ impl PluginHost {
                 }
                 _ => {}
             }
-            if !matches!(
-                entry,
-                OutboxEntry::CacheSet { .. } | OutboxEntry::CacheInvalidate { .. }
-            ) {
+            if !entry.is_cache_write() {
                 published.routable += 1;
             }
             published.entries.push_back(Publication {

@@ -235,23 +235,16 @@ fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
     if action == "status" {
         return status(shared);
     }
-    // The component file is read before the lock is taken: a slow disk never holds up the
-    // platform, and what cannot be read is refused here.
-    let component = if action == "swap" {
-        match parse::<SwapBody>(body).and_then(|b| read_swap_file(shared, &b)) {
-            Ok(bytes) => Some(bytes),
-            Err(reply) => return reply,
-        }
-    } else {
-        None
-    };
-    let mut simulation = shared.simulation();
+    // Bodies are parsed, and a swap's component file read, before the simulation's lock is
+    // taken: a slow disk or a bad body never holds up the platform.
     let outcome = match action {
-        "health" => parse(body).and_then(|b| set_health(&mut simulation, b)),
-        "systems" => parse(body).and_then(|b| add_system(&mut simulation, b)),
-        "dependencies" => parse(body).and_then(|b| set_dependency(&mut simulation, b)),
-        "swap" => swap(&mut simulation, component.as_deref().unwrap_or_default()),
-        "rollback" => rollback(&mut simulation),
+        "health" => parse(body).and_then(|b| set_health(&mut shared.simulation(), b)),
+        "systems" => parse(body).and_then(|b| add_system(&mut shared.simulation(), b)),
+        "dependencies" => parse(body).and_then(|b| set_dependency(&mut shared.simulation(), b)),
+        "swap" => parse::<SwapBody>(body)
+            .and_then(|b| read_swap_file(shared, &b))
+            .and_then(|bytes| swap(&mut shared.simulation(), &bytes)),
+        "rollback" => rollback(&mut shared.simulation()),
         _ => Err(Reply::error(
             404,
             "not-found",

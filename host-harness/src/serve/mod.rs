@@ -98,6 +98,7 @@ impl Default for ServeOptions {
 /// A running server. [`Server::shutdown`] (or a signal, in [`Server::run_until_signal`])
 /// stops it gracefully.
 pub struct Server {
+    addr: SocketAddr,
     shared: Arc<shared::Shared>,
     http: Option<http::HttpServer>,
     driver: Option<JoinHandle<()>>,
@@ -169,6 +170,7 @@ impl Server {
         };
         let driver = Some(driver::spawn(shared.clone())?);
         Ok(Server {
+            addr: http.addr(),
             shared,
             http: Some(http),
             driver,
@@ -179,9 +181,7 @@ impl Server {
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.http
-            .as_ref()
-            .map_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)), |h| h.addr())
+        self.addr
     }
 
     /// The version serving now.
