@@ -20,6 +20,7 @@ pub mod cli;
 pub mod host;
 pub mod inspect;
 pub mod platform;
+pub mod postgres_cluster;
 pub mod runtime;
 pub mod scenario;
 pub mod serve;

@@ -58,8 +58,7 @@ fn a_database_turning_read_only_mid_invocation_is_a_host_failure() {
                 let tx = tx.expect("a transaction");
                 tx.host_connection()
                     .expect("open")
-                    .raw()
-                    .execute_batch("PRAGMA query_only = ON")
+                    .batch("PRAGMA query_only = ON")
                     .map_err(|e| Failure::Host {
                         message: e.to_string(),
                     })
@@ -92,8 +91,7 @@ fn a_read_only_database_fails_writes_as_host_failures_and_keeps_reads() {
     let set_query_only = |on: bool| {
         let database = host.services().database.clone();
         let conn = database.checkout().unwrap();
-        conn.raw()
-            .execute_batch(&format!(
+        conn.batch(&format!(
                 "PRAGMA query_only = {}",
                 if on { "ON" } else { "OFF" }
             ))

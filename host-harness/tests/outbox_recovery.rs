@@ -20,8 +20,10 @@ fn outbox_rows(sim: &Simulation) -> i64 {
     sim.database()
         .checkout()
         .unwrap()
-        .raw()
-        .query_row("SELECT COUNT(*) FROM _host_outbox", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM _host_outbox", &[])
+        .unwrap()
+        .expect("a count")
+        .get(0)
         .unwrap()
 }
 

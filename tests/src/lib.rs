@@ -76,32 +76,16 @@ pub fn slo_host_on_platform() -> (PluginHost, std::sync::Arc<SimulatedPlatform>,
 /// Every row of every table (host tables included), ordered, for exact before/after equality.
 pub fn database_contents(db: &Database) -> Vec<(String, Vec<Vec<SqlValue>>)> {
     let conn = db.checkout().expect("connection");
-    let raw = conn.raw();
-    let mut tables: Vec<String> = {
-        let mut stmt = raw
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .expect("list tables");
-        stmt.query_map([], |r| r.get(0))
-            .expect("query")
-            .map(|r| r.expect("name"))
-            .collect()
-    };
+    let mut tables = conn.table_names().expect("list tables");
     tables.sort();
     tables
         .into_iter()
         .map(|table| {
-            let mut stmt = raw
-                .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1"))
-                .expect("select");
-            let width = stmt.column_count();
-            let rows = stmt
-                .query_map([], |row| {
-                    (0..width)
-                        .map(|i| row.get_ref(i).map(SqlValue::from_ref))
-                        .collect::<Result<Vec<_>, _>>()
-                })
+            let rows = conn
+                .query(&format!("SELECT * FROM \"{table}\" ORDER BY 1"), &[])
                 .expect("rows")
-                .map(|r| r.expect("row"))
+                .into_iter()
+                .map(|row| row.0)
                 .collect();
             (table, rows)
         })

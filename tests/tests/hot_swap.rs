@@ -30,7 +30,8 @@ fn rpc(host: &PluginHost, procedure: &str, input: Value) -> Result<Value, String
 fn schema(host: &PluginHost) -> Vec<(String, Option<String>)> {
     let conn = host.services().database.checkout().unwrap();
     let mut stmt = conn
-        .raw()
+        .as_sqlite()
+        .expect("a SQLite database")
         .prepare("SELECT name, sql FROM sqlite_master ORDER BY name")
         .unwrap();
     let rows = stmt

@@ -336,7 +336,7 @@ fn rust_document(component: &str, sequence: &Value) -> Value {
 /// Every row of every table named like `pattern`, as column → value objects.
 fn tables(host: &PluginHost, pattern: &str) -> Value {
     let conn = host.services().database.checkout().unwrap();
-    let conn = conn.raw();
+    let conn = conn.as_sqlite().expect("a SQLite database");
     let mut names = conn
         .prepare(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ? ORDER BY name",

@@ -48,24 +48,23 @@ fn seeded(dir: &Path, objectives: usize, progress: &Progress) -> anyhow::Result<
     let host = PluginHost::with_platform(config, database, platform)?;
     host.load_file(Path::new(SLO_PLUGIN_PATH))?;
     let conn = host.services().database.checkout()?;
-    let raw = conn.raw();
-    raw.execute_batch("BEGIN IMMEDIATE")?;
-    {
+    conn.in_write_transaction(|conn| -> anyhow::Result<()> {
         let created = MIDNIGHT_MS - 40 * DAY_MS;
-        let mut objective = raw.prepare(
-            "INSERT INTO slo_objectives (id, system_id, target, window_days, created_at, updated_at) \
-             VALUES (?, ?, 99.9, 30, ?, ?)",
-        )?;
         for i in 0..objectives {
             let (id, system) = (format!("objective-{i}"), format!("sys-{i}"));
-            objective.execute(rusqlite::params![id, system, created, created])?;
-            fixtures::insert_closed_events(raw, &id, &system, EVENTS_PER_OBJECTIVE, MIDNIGHT_MS)?;
+            conn.execute(
+                "INSERT INTO slo_objectives (id, system_id, target, window_days, created_at, updated_at) \
+                 VALUES (?, ?, 99.9, 30, ?, ?)",
+                crate::sql_params![&id, &system, created, created],
+            )?;
+            fixtures::insert_closed_events(conn, &id, &system, EVENTS_PER_OBJECTIVE, MIDNIGHT_MS)?;
             if i % 1_000 == 999 {
                 progress.tick();
             }
         }
-    }
-    raw.execute_batch("COMMIT")?;
+        Ok(())
+    })?;
+    drop(conn);
     Ok(host)
 }
 

@@ -2,6 +2,8 @@
 //! events, written by the host straight into the plugin's tables (one transaction), and the
 //! computeStatus invocation measured over them.
 
+use crate::capabilities::sql::SqlConnection;
+use crate::sql_params;
 use crate::bindings::types::{Caller, CallerKind};
 use crate::host::PluginHost;
 use crate::runtime::{InvocationError, Invoked, PluginIdentity, TransactionMode};
@@ -27,10 +29,7 @@ pub fn objective_with_downtime(
         .to_owned();
     let now = host.services().clock.now_ms();
     let conn = host.services().database.checkout()?;
-    let raw = conn.raw();
-    raw.execute_batch("BEGIN IMMEDIATE")?;
-    insert_closed_events(raw, &id, system, events, now)?;
-    raw.execute_batch("COMMIT")?;
+    conn.in_write_transaction(|conn| insert_closed_events(conn, &id, system, events, now))?;
     Ok(id)
 }
 
@@ -38,26 +37,27 @@ pub fn objective_with_downtime(
 /// evenly spread over the 30 days before `until_ms`, on `conn` (inside the caller's
 /// transaction).
 pub fn insert_closed_events(
-    conn: &rusqlite::Connection,
+    conn: &SqlConnection,
     objective_id: &str,
     system: &str,
     events: usize,
     until_ms: i64,
 ) -> anyhow::Result<()> {
     let spacing = 30 * DAY_MS / i64::try_from(events + 1)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO slo_downtime_events (id, objective_id, system_id, start_time, end_time, \
-         duration_seconds, attribution_type, source) VALUES (?, ?, ?, ?, ?, 60, 'self', 'healthcheck')",
-    )?;
+    let insert = "INSERT INTO slo_downtime_events (id, objective_id, system_id, start_time, end_time, \
+         duration_seconds, attribution_type, source) VALUES (?, ?, ?, ?, ?, 60, 'self', 'healthcheck')";
     for i in 0..events {
         let start = until_ms - spacing * i64::try_from(i + 1)?;
-        insert.execute(rusqlite::params![
-            format!("{objective_id}-event-{i}"),
-            objective_id,
-            system,
-            start,
-            start + 60_000
-        ])?;
+        conn.execute(
+            insert,
+            sql_params![
+                format!("{objective_id}-event-{i}"),
+                objective_id,
+                system,
+                start,
+                start + 60_000
+            ],
+        )?;
     }
     Ok(())
 }

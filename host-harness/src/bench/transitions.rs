@@ -4,6 +4,7 @@
 //! settled (entity refreshes included), with the time split between the plugin's
 //! invocations (and their SQL) and the host's own work (queue, change log, routing).
 
+use crate::sql_params;
 use std::time::{Duration, Instant};
 
 use super::measure::micros;
@@ -38,34 +39,36 @@ fn setup(dir: &std::path::Path, progress: &Progress) -> anyhow::Result<Simulatio
     }
     sim.settle()?;
     let conn = sim.database().checkout()?;
-    let raw = conn.raw();
-    raw.execute_batch("BEGIN IMMEDIATE")?;
-    {
-        let mut insert = raw.prepare(
-            "INSERT INTO slo_objectives (id, system_id, target, window_days, dependency_exclusion, created_at, updated_at) \
-             VALUES (?, ?, ?, 30, ?, ?, ?)",
-        )?;
+    conn.in_write_transaction(|conn| -> anyhow::Result<()> {
+        let insert = "INSERT INTO slo_objectives (id, system_id, target, window_days, dependency_exclusion, created_at, updated_at) \
+             VALUES (?, ?, ?, 30, ?, ?, ?)";
         for i in 0..SYSTEMS {
             let system = format!("sys-{i}");
-            insert.execute(rusqlite::params![
-                format!("{system}-strict"),
-                system,
-                99.9,
-                "strict",
-                START_MS,
-                START_MS
-            ])?;
-            insert.execute(rusqlite::params![
-                format!("{system}-self"),
-                system,
-                99.5,
-                "self-only",
-                START_MS,
-                START_MS
-            ])?;
+            conn.execute(
+                insert,
+                sql_params![
+                    format!("{system}-strict"),
+                    &system,
+                    99.9,
+                    "strict",
+                    START_MS,
+                    START_MS
+                ],
+            )?;
+            conn.execute(
+                insert,
+                sql_params![
+                    format!("{system}-self"),
+                    &system,
+                    99.5,
+                    "self-only",
+                    START_MS,
+                    START_MS
+                ],
+            )?;
         }
-    }
-    raw.execute_batch("COMMIT")?;
+        Ok(())
+    })?;
     drop(conn);
     Ok(sim)
 }

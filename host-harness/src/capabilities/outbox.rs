@@ -12,7 +12,8 @@
 //! a host that starts over a database routes the rows it finds ([`pending`]): a crash between an
 //! invocation's commit and the routing of what it published loses nothing.
 
-use rusqlite::Connection;
+use crate::capabilities::sql::{SqlConnection, SqlError};
+use crate::sql_params;
 use serde::{Deserialize, Serialize};
 
 /// An entity operation requested by a plugin, as the framework will hand it back to `apply`.
@@ -158,8 +159,8 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _host_outbox (
 )";
 
 /// Creates the durable outbox table (idempotent).
-pub fn create_table(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+pub fn create_table(conn: &SqlConnection) -> Result<(), SqlError> {
+    conn.create_host_tables(SCHEMA)
 }
 
 /// A durable entry not yet routed.
@@ -180,75 +181,66 @@ pub struct PendingEntry {
 /// Writes the durable `entries` on `conn`, inside the invocation's open transaction; answers
 /// each entry's row (`None` for cache writes, which are not kept).
 pub fn persist(
-    conn: &Connection,
+    conn: &SqlConnection,
     at_ms: i64,
     plugin: &str,
     export: &str,
     entries: &[OutboxEntry],
 ) -> Result<Vec<Option<i64>>, String> {
-    let mut insert = None;
     let mut seqs = Vec::with_capacity(entries.len());
     for entry in entries {
         if !entry.is_durable() {
             seqs.push(None);
             continue;
         }
-        let statement = match &mut insert {
-            Some(s) => s,
-            None => insert.insert(
-                conn.prepare_cached(
-                    "INSERT INTO _host_outbox (at_ms, plugin, export, entry) VALUES (?, ?, ?, ?)",
-                )
-                .map_err(|e| format!("the outbox cannot be written: {e}"))?,
-            ),
-        };
         let text = serde_json::to_string(entry).map_err(|e| e.to_string())?;
-        statement
-            .execute(rusqlite::params![at_ms, plugin, export, text])
+        let seq = conn
+            .query_row(
+                "INSERT INTO _host_outbox (at_ms, plugin, export, entry) VALUES (?, ?, ?, ?) RETURNING seq",
+                sql_params![at_ms, plugin, export, text],
+            )
+            .and_then(|row| {
+                row.ok_or_else(|| SqlError::Database("no sequence returned".into()))?
+                    .get::<i64>(0)
+            })
             .map_err(|e| format!("the outbox cannot be written: {e}"))?;
-        seqs.push(Some(conn.last_insert_rowid()));
+        seqs.push(Some(seq));
     }
     Ok(seqs)
 }
 
 /// Deletes the rows of routed entries, on `conn` (inside the transaction that routed them).
-pub fn forget(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<()> {
-    let mut delete = conn.prepare_cached("DELETE FROM _host_outbox WHERE seq = ?")?;
+pub fn forget(conn: &SqlConnection, seqs: &[i64]) -> Result<(), SqlError> {
     for seq in seqs {
-        delete.execute([seq])?;
+        conn.execute("DELETE FROM _host_outbox WHERE seq = ?", sql_params![*seq])?;
     }
     Ok(())
 }
 
 /// The newest outbox row (0 when there is none): rows up to it were written before this call.
-pub fn last_seq(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM _host_outbox", [], |r| {
-        r.get(0)
-    })
+pub fn last_seq(conn: &SqlConnection) -> Result<i64, SqlError> {
+    Ok(conn
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM _host_outbox", &[])?
+        .map(|r| r.get(0))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// Every durable entry not yet routed up to row `up_to`, oldest first (what a crash left
 /// between commits and routing). An unreadable row is reported, never skipped silently.
-pub fn pending(conn: &Connection, up_to: i64) -> Result<Vec<PendingEntry>, String> {
-    let mut statement = conn
-        .prepare(
+pub fn pending(conn: &SqlConnection, up_to: i64) -> Result<Vec<PendingEntry>, String> {
+    let rows = conn
+        .query(
             "SELECT seq, at_ms, plugin, export, entry FROM _host_outbox WHERE seq <= ? ORDER BY seq",
+            sql_params![up_to],
         )
-        .map_err(|e| e.to_string())?;
-    let rows = statement
-        .query_map([up_to], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for row in rows {
-        let (seq, at_ms, plugin, export, text) = row.map_err(|e| e.to_string())?;
+        let read = || -> Result<(i64, i64, String, String, String), SqlError> {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+        };
+        let (seq, at_ms, plugin, export, text) = read().map_err(|e| e.to_string())?;
         let entry = serde_json::from_str(&text)
             .map_err(|e| format!("outbox row {seq} is unreadable: {e}"))?;
         out.push(PendingEntry {
@@ -268,7 +260,8 @@ mod tests {
 
     #[test]
     fn durable_entries_round_trip_and_cache_writes_are_not_kept() {
-        let conn = Connection::open_in_memory().unwrap();
+        let db = crate::capabilities::sql::Database::in_memory().unwrap();
+        let conn = db.checkout().unwrap();
         create_table(&conn).unwrap();
         let entries = vec![
             hook(1),

@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::clock::Clock;
-use super::sql::{Database, SqlError};
+use super::sql::{Database, Row, SqlConnection, SqlError};
+use crate::sql_params;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_queue_jobs (
@@ -112,23 +112,18 @@ pub enum QueueError {
     NotInFlight(i64),
 }
 
-fn storage(e: rusqlite::Error) -> QueueError {
-    QueueError::Storage(SqlError::classify(e, None))
-}
-
 /// How many copies are queued or in flight in `db`'s queue (of any group). Reads only: any
 /// thread may ask, without the queue's owner.
 pub fn pending_count(db: &Database) -> Result<u64, QueueError> {
-    let count: i64 = db
+    let count: Option<i64> = db
         .checkout()?
-        .raw()
         .query_row(
             "SELECT COUNT(*) FROM _host_queue_jobs WHERE state IN ('queued', 'in_flight')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(storage)?;
-    Ok(u64::try_from(count).unwrap_or(0))
+            &[],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?;
+    Ok(count.and_then(|c| u64::try_from(c).ok()).unwrap_or(0))
 }
 
 /// The queue over the host database.
@@ -141,7 +136,7 @@ pub struct Queue {
 
 const COLUMNS: &str = "seq, queue, consumer_group, job_id, payload, attempt, enqueued_at, due_at";
 
-fn delivery(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+fn delivery(row: &Row) -> Result<Delivery, SqlError> {
     Ok(Delivery {
         seq: row.get(0)?,
         queue: row.get(1)?,
@@ -159,13 +154,11 @@ impl Queue {
     /// flight when the host last stopped (it will be redelivered).
     pub fn open(db: Database, clock: Clock) -> Result<Self, QueueError> {
         let conn = db.checkout()?;
-        conn.raw().execute_batch(SCHEMA).map_err(storage)?;
-        conn.raw()
-            .execute(
-                "UPDATE _host_queue_jobs SET state = 'queued' WHERE state = 'in_flight'",
-                [],
-            )
-            .map_err(storage)?;
+        conn.create_host_tables(SCHEMA)?;
+        conn.execute(
+            "UPDATE _host_queue_jobs SET state = 'queued' WHERE state = 'in_flight'",
+            &[],
+        )?;
         drop(conn);
         Ok(Queue {
             db,
@@ -238,7 +231,7 @@ impl Queue {
 
     fn enqueue_groups(&self, job: &NewJob, groups: &[String]) -> Result<usize, QueueError> {
         let conn = self.db.checkout()?;
-        self.enqueue_on(conn.raw(), job, groups)
+        self.enqueue_on(&conn, job, groups)
     }
 
     /// Enqueues one copy of `job` per group on `conn`, inside whatever transaction is open
@@ -246,7 +239,7 @@ impl Queue {
     /// Answers how many copies were added (a pending copy of a de-duplicating id is kept).
     pub fn enqueue_on(
         &self,
-        conn: &rusqlite::Connection,
+        conn: &SqlConnection,
         job: &NewJob,
         groups: &[String],
     ) -> Result<usize, QueueError> {
@@ -254,14 +247,11 @@ impl Queue {
         let due = now.saturating_add(i64::try_from(job.delay_ms).unwrap_or(i64::MAX));
         let mut added = 0;
         for group in groups {
-            let pending: Option<i64> = if job.dedupe {
+            let pending = if job.dedupe {
                 conn.query_row(
-                        "SELECT seq FROM _host_queue_jobs WHERE queue = ? AND consumer_group = ? AND job_id = ? AND state IN ('queued', 'in_flight')",
-                        rusqlite::params![job.queue, group, job.job_id],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(storage)?
+                    "SELECT seq FROM _host_queue_jobs WHERE queue = ? AND consumer_group = ? AND job_id = ? AND state IN ('queued', 'in_flight')",
+                    sql_params![&job.queue, group, &job.job_id],
+                )?
             } else {
                 None
             };
@@ -275,10 +265,9 @@ impl Queue {
                 format!("{}#{}", job.job_id, now)
             };
             conn.execute(
-                    "INSERT OR IGNORE INTO _host_queue_jobs (queue, consumer_group, job_id, payload, priority, enqueued_at, due_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
-                    rusqlite::params![job.queue, group, job_id, job.payload, job.priority, now, due],
-                )
-                .map_err(storage)?;
+                "INSERT INTO _host_queue_jobs (queue, consumer_group, job_id, payload, priority, enqueued_at, due_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued') ON CONFLICT DO NOTHING",
+                sql_params![&job.queue, group, job_id, &job.payload, job.priority, now, due],
+            )?;
             added += 1;
         }
         Ok(added)
@@ -299,31 +288,34 @@ impl Queue {
             DeliveryOrder::NewestFirst => "priority DESC, seq DESC",
         };
         // The first due copy whose group is registered (copies of removed consumers wait).
-        let next = {
-            let mut stmt = conn
-                .raw()
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM _host_queue_jobs WHERE state = 'queued' AND due_at <= ? ORDER BY {sort}"
-                ))
-                .map_err(storage)?;
-            let mut rows = stmt.query([now]).map_err(storage)?;
-            let mut found = None;
-            while let Some(row) = rows.next().map_err(storage)? {
-                let d = delivery(row).map_err(storage)?;
+        // Read in pages: copies of unregistered groups are rare, a backlog may be long.
+        const PAGE: i64 = 64;
+        let mut next = None;
+        let mut offset = 0;
+        'pages: loop {
+            let rows = conn.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM _host_queue_jobs WHERE state = 'queued' AND due_at <= ? ORDER BY {sort} LIMIT ? OFFSET ?"
+                ),
+                sql_params![now, PAGE, offset],
+            )?;
+            for row in &rows {
+                let d = delivery(row)?;
                 if self.is_registered(&d.queue, &d.consumer_group) {
-                    found = Some(d);
-                    break;
+                    next = Some(d);
+                    break 'pages;
                 }
             }
-            found
-        };
+            if (rows.len() as i64) < PAGE {
+                break;
+            }
+            offset += PAGE;
+        }
         if let Some(d) = &next {
-            conn.raw()
-                .execute(
-                    "UPDATE _host_queue_jobs SET state = 'in_flight' WHERE seq = ?",
-                    [d.seq],
-                )
-                .map_err(storage)?;
+            conn.execute(
+                "UPDATE _host_queue_jobs SET state = 'in_flight' WHERE seq = ?",
+                sql_params![d.seq],
+            )?;
         }
         Ok(next)
     }
@@ -332,14 +324,11 @@ impl Queue {
     /// inspection): a long-running host's queue table stays the size of its recent traffic.
     /// Answers how many were deleted.
     pub fn forget_done(&self, before_ms: i64) -> Result<usize, QueueError> {
-        self.db
-            .checkout()?
-            .raw()
-            .execute(
-                "DELETE FROM _host_queue_jobs WHERE state = 'done' AND enqueued_at < ?",
-                [before_ms],
-            )
-            .map_err(storage)
+        let deleted = self.db.checkout()?.execute(
+            "DELETE FROM _host_queue_jobs WHERE state = 'done' AND enqueued_at < ?",
+            sql_params![before_ms],
+        )?;
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 
     /// How many copies are queued or in flight (of any group): what a stopping host leaves
@@ -350,18 +339,16 @@ impl Queue {
 
     /// The earliest instant a queued copy of a registered group becomes due, if any.
     pub fn next_due_at(&self) -> Result<Option<i64>, QueueError> {
-        let conn = self.db.checkout()?;
-        let mut stmt = conn
-            .raw()
-            .prepare_cached(
+        let groups = self
+            .db
+            .checkout()?
+            .query(
                 "SELECT queue, consumer_group, MIN(due_at) FROM _host_queue_jobs WHERE state = 'queued' GROUP BY queue, consumer_group",
-            )
-            .map_err(storage)?;
-        let groups: Vec<(String, String, i64)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(storage)?
-            .collect::<Result<_, _>>()
-            .map_err(storage)?;
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?)))
+            .collect::<Result<Vec<_>, SqlError>>()?;
         Ok(groups
             .into_iter()
             .filter(|(queue, group, _)| self.is_registered(queue, group))
@@ -369,14 +356,9 @@ impl Queue {
             .min())
     }
 
-    fn finish(
-        &self,
-        seq: i64,
-        sql: &str,
-        params: &[&dyn rusqlite::ToSql],
-    ) -> Result<(), QueueError> {
+    fn finish(&self, seq: i64, sql: &str, params: &[super::sql::SqlValue]) -> Result<(), QueueError> {
         let conn = self.db.checkout()?;
-        let changed = conn.raw().execute(sql, params).map_err(storage)?;
+        let changed = conn.execute(sql, params)?;
         if changed == 0 {
             return Err(QueueError::NotInFlight(seq));
         }
@@ -386,7 +368,8 @@ impl Queue {
     /// Marks a delivery done, on its own (see [`Queue::complete_on`] to do it inside the
     /// handler's transaction).
     pub fn complete(&self, delivery: &Delivery) -> Result<(), QueueError> {
-        self.complete_on(self.db.checkout()?.raw(), delivery)
+        let conn = self.db.checkout()?;
+        self.complete_on(&conn, delivery)
     }
 
     /// Marks a delivery done on `conn`, inside the transaction open there (the handler's own,
@@ -394,15 +377,13 @@ impl Queue {
     /// no longer in flight: nothing must then commit.
     pub fn complete_on(
         &self,
-        conn: &rusqlite::Connection,
+        conn: &SqlConnection,
         delivery: &Delivery,
     ) -> Result<(), QueueError> {
-        let changed = conn
-            .prepare_cached(
-                "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state = 'in_flight'",
-            )
-            .and_then(|mut s| s.execute([delivery.seq]))
-            .map_err(storage)?;
+        let changed = conn.execute(
+            "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state = 'in_flight'",
+            sql_params![delivery.seq],
+        )?;
         if changed == 0 {
             return Err(QueueError::NotInFlight(delivery.seq));
         }
@@ -419,14 +400,14 @@ impl Queue {
             self.finish(
                 delivery.seq,
                 "UPDATE _host_queue_jobs SET state = 'queued', attempt = attempt + 1, due_at = ?, last_error = ? WHERE seq = ? AND state = 'in_flight'",
-                &[&at, &error, &delivery.seq],
+                sql_params![at, error, delivery.seq],
             )?;
             Ok(FailOutcome::RetryAt(at))
         } else {
             self.finish(
                 delivery.seq,
                 "UPDATE _host_queue_jobs SET state = 'dead', last_error = ? WHERE seq = ? AND state = 'in_flight'",
-                &[&error, &delivery.seq],
+                sql_params![error, delivery.seq],
             )?;
             Ok(FailOutcome::Dead)
         }
@@ -434,20 +415,19 @@ impl Queue {
 
     /// Every dead letter, oldest first.
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
-        let conn = self.db.checkout()?;
-        let mut stmt = conn
-            .raw()
-            .prepare(&format!("SELECT {COLUMNS}, last_error FROM _host_queue_jobs WHERE state = 'dead' ORDER BY seq"))
-            .map_err(storage)?;
-        let rows = stmt
-            .query_map([], |r| {
+        let rows = self.db.checkout()?.query(
+            &format!("SELECT {COLUMNS}, last_error FROM _host_queue_jobs WHERE state = 'dead' ORDER BY seq"),
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
                 Ok(DeadLetter {
                     delivery: delivery(r)?,
-                    error: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                    error: r.get::<Option<String>>(8)?.unwrap_or_default(),
                 })
             })
-            .map_err(storage)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+            .collect::<Result<Vec<_>, SqlError>>()?)
     }
 }
 

@@ -8,10 +8,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use croner::Cron;
-use rusqlite::OptionalExtension;
-
 use super::clock::Clock;
 use super::sql::{Database, SqlError};
+use crate::sql_params;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_recurring_jobs (
@@ -54,10 +53,6 @@ pub enum ScheduleError {
     Storage(#[from] SqlError),
 }
 
-fn storage(e: rusqlite::Error) -> ScheduleError {
-    ScheduleError::Storage(SqlError::classify(e, None))
-}
-
 fn parse(job_id: &str, pattern: &str) -> Result<Cron, ScheduleError> {
     let fields = pattern.split_whitespace().count();
     let error = |reason: String| ScheduleError::Pattern {
@@ -95,10 +90,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// Opens the schedule in `db`.
     pub fn open(db: Database, clock: Clock) -> Result<Self, ScheduleError> {
-        db.checkout()?
-            .raw()
-            .execute_batch(SCHEMA)
-            .map_err(storage)?;
+        db.checkout()?.create_host_tables(SCHEMA)?;
         Ok(Scheduler { db, clock })
     }
 
@@ -112,15 +104,11 @@ impl Scheduler {
         payload: &str,
     ) -> Result<i64, ScheduleError> {
         let next = next_after(job_id, pattern, self.clock.now_ms())?;
-        self.db
-            .checkout()?
-            .raw()
-            .execute(
-                "INSERT INTO _host_recurring_jobs (job_id, queue, cron, payload, next_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (job_id) DO UPDATE SET queue = excluded.queue, cron = excluded.cron, payload = excluded.payload, next_at = excluded.next_at",
-                rusqlite::params![job_id, queue, pattern, payload, next],
-            )
-            .map_err(storage)?;
+        self.db.checkout()?.execute(
+            "INSERT INTO _host_recurring_jobs (job_id, queue, cron, payload, next_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (job_id) DO UPDATE SET queue = excluded.queue, cron = excluded.cron, payload = excluded.payload, next_at = excluded.next_at",
+            sql_params![job_id, queue, pattern, payload, next],
+        )?;
         Ok(next)
     }
 
@@ -133,17 +121,10 @@ impl Scheduler {
         pattern: &str,
         payload: &str,
     ) -> Result<bool, ScheduleError> {
-        let same: Option<i64> = self
-            .db
-            .checkout()?
-            .raw()
-            .query_row(
-                "SELECT 1 FROM _host_recurring_jobs WHERE job_id = ? AND queue = ? AND cron = ? AND payload = ?",
-                rusqlite::params![job_id, queue, pattern, payload],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(storage)?;
+        let same = self.db.checkout()?.query_row(
+            "SELECT job_id FROM _host_recurring_jobs WHERE job_id = ? AND queue = ? AND cron = ? AND payload = ?",
+            sql_params![job_id, queue, pattern, payload],
+        )?;
         if same.is_some() {
             return Ok(false);
         }
@@ -155,57 +136,47 @@ impl Scheduler {
     /// them). Answers the removed ids.
     pub fn retain(&self, keep: &[String]) -> Result<Vec<String>, ScheduleError> {
         let conn = self.db.checkout()?;
-        let mut stmt = conn
-            .raw()
-            .prepare("SELECT job_id FROM _host_recurring_jobs ORDER BY job_id")
-            .map_err(storage)?;
-        let ids: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(storage)?
-            .collect::<Result<_, _>>()
-            .map_err(storage)?;
+        let ids = conn
+            .query("SELECT job_id FROM _host_recurring_jobs ORDER BY job_id", &[])?
+            .iter()
+            .map(|r| r.get::<String>(0))
+            .collect::<Result<Vec<_>, _>>()?;
         let gone: Vec<String> = ids.into_iter().filter(|id| !keep.contains(id)).collect();
         for id in &gone {
-            conn.raw()
-                .execute("DELETE FROM _host_recurring_jobs WHERE job_id = ?", [id])
-                .map_err(storage)?;
+            conn.execute(
+                "DELETE FROM _host_recurring_jobs WHERE job_id = ?",
+                sql_params![id],
+            )?;
         }
         Ok(gone)
     }
 
     /// The earliest next firing, if any job is registered.
     pub fn next_at(&self) -> Result<Option<i64>, ScheduleError> {
-        self.db
+        let row = self
+            .db
             .checkout()?
-            .raw()
-            .query_row("SELECT MIN(next_at) FROM _host_recurring_jobs", [], |r| {
-                r.get(0)
-            })
-            .map_err(storage)
+            .query_row("SELECT MIN(next_at) FROM _host_recurring_jobs", &[])?;
+        Ok(row.map(|r| r.get::<Option<i64>>(0)).transpose()?.flatten())
     }
 
     /// Takes the earliest job due at or before `until`, advancing it to its next match.
     pub fn take_due(&self, until: i64) -> Result<Option<DueJob>, ScheduleError> {
         let conn = self.db.checkout()?;
-        let row: Option<(String, String, String, String, i64)> = conn
-            .raw()
-            .query_row(
-                "SELECT job_id, queue, cron, payload, next_at FROM _host_recurring_jobs WHERE next_at <= ? ORDER BY next_at, job_id LIMIT 1",
-                [until],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()
-            .map_err(storage)?;
-        let Some((job_id, queue, pattern, payload, at)) = row else {
+        let row = conn.query_row(
+            "SELECT job_id, queue, cron, payload, next_at FROM _host_recurring_jobs WHERE next_at <= ? ORDER BY next_at, job_id LIMIT 1",
+            sql_params![until],
+        )?;
+        let Some(row) = row else {
             return Ok(None);
         };
+        let (job_id, queue, pattern, payload, at): (String, String, String, String, i64) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
         let next = next_after(&job_id, &pattern, at)?;
-        conn.raw()
-            .execute(
-                "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
-                rusqlite::params![next, job_id],
-            )
-            .map_err(storage)?;
+        conn.execute(
+            "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
+            sql_params![next, &job_id],
+        )?;
         Ok(Some(DueJob {
             job_id,
             queue,
@@ -222,14 +193,15 @@ impl Scheduler {
             return Ok(None);
         };
         let conn = self.db.checkout()?;
-        let (pattern, mut next): (String, i64) = conn
-            .raw()
+        let row = conn
             .query_row(
                 "SELECT cron, next_at FROM _host_recurring_jobs WHERE job_id = ?",
-                [&due.job_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(storage)?;
+                sql_params![&due.job_id],
+            )?
+            .ok_or_else(|| {
+                SqlError::Database(format!("recurring job {} vanished while firing", due.job_id))
+            })?;
+        let (pattern, mut next): (String, i64) = (row.get(0)?, row.get(1)?);
         if next > until {
             return Ok(Some(due));
         }
@@ -237,12 +209,10 @@ impl Scheduler {
             due.at = next;
             next = next_after(&due.job_id, &pattern, next)?;
         }
-        conn.raw()
-            .execute(
-                "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
-                rusqlite::params![next, due.job_id],
-            )
-            .map_err(storage)?;
+        conn.execute(
+            "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
+            sql_params![next, &due.job_id],
+        )?;
         Ok(Some(due))
     }
 }

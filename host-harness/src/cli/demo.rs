@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use super::{component_bytes, open_database, report, RunOptions};
-use crate::capabilities::sql::DatabaseLocation;
 use crate::scenario;
 
 /// The bundled demo scenario.
@@ -20,10 +19,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<ExitCode> {
     let parsed = scenario::parse(DEMO_SCENARIO)
         .map_err(|e| anyhow::anyhow!("the bundled demo scenario is invalid: {e}"))?;
     let database = open_database(options)?;
-    let where_ = match database.location() {
-        DatabaseLocation::Memory => "an in-memory SQLite database".to_owned(),
-        DatabaseLocation::File(path) => format!("the SQLite file {} (WAL mode)", path.display()),
-    };
+    let where_ = database.location().describe();
     println!("Checkstack SLO plugin demo: a WebAssembly component in a sandboxed wasmtime host,");
     println!("on a simulated platform (catalog, health, dependencies, entity framework, queues,");
     println!("cron on a virtual clock, automations). Database: {where_}.");

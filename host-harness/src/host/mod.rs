@@ -183,7 +183,7 @@ impl PluginHost {
             )?;
         }
         crate::capabilities::entities::log::ensure_schema(&database)?;
-        crate::capabilities::outbox::create_table(database.checkout()?.raw())?;
+        crate::capabilities::outbox::create_table(&*database.checkout()?)?;
         let mut services =
             HostServices::new(database, config.clock, config.seed).with_platform(platform);
         services.durable_outbox = true;

@@ -8,10 +8,11 @@
 //! neither is. Maintenance windows and the health-service fault are scenario devices and stay
 //! in memory.
 
-use rusqlite::{Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::services::HealthStatus;
+use crate::capabilities::sql::{Dialect, Row, SqlConnection as Connection, SqlError};
+use crate::sql_params;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_platform_systems (
@@ -39,8 +40,8 @@ CREATE TABLE IF NOT EXISTS _host_platform_history (
 const LEGACY_TABLE: &str = "_host_serve_platform";
 
 /// Creates the platform's tables (idempotent).
-pub fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+pub fn create_tables(conn: &Connection) -> Result<(), SqlError> {
+    conn.create_host_tables(SCHEMA)
 }
 
 /// Writes a system's name and check health.
@@ -49,23 +50,29 @@ pub fn save_system(
     id: &str,
     name: &str,
     health: HealthStatus,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+) -> Result<(), SqlError> {
+    conn.execute(
         "INSERT INTO _host_platform_systems (id, name, health) VALUES (?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, health = excluded.health",
-    )?
-    .execute(rusqlite::params![id, name, health.as_str()])?;
+        sql_params![id, name, health.as_str()],
+    )?;
     Ok(())
 }
 
 /// Deletes a system with its dependency edges and override.
-pub fn delete_system(conn: &Connection, id: &str) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM _host_platform_systems WHERE id = ?", [id])?;
+pub fn delete_system(conn: &Connection, id: &str) -> Result<(), SqlError> {
+    conn.execute(
+        "DELETE FROM _host_platform_systems WHERE id = ?",
+        sql_params![id],
+    )?;
     conn.execute(
         "DELETE FROM _host_platform_dependencies WHERE source = ? OR target = ?",
-        [id, id],
+        sql_params![id, id],
     )?;
-    conn.execute("DELETE FROM _host_platform_overrides WHERE id = ?", [id])?;
+    conn.execute(
+        "DELETE FROM _host_platform_overrides WHERE id = ?",
+        sql_params![id],
+    )?;
     Ok(())
 }
 
@@ -75,11 +82,11 @@ pub fn append_history(
     id: &str,
     at: i64,
     status: HealthStatus,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+) -> Result<(), SqlError> {
+    conn.execute(
         "INSERT INTO _host_platform_history (system_id, at, status) VALUES (?, ?, ?)",
-    )?
-    .execute(rusqlite::params![id, at, status.as_str()])?;
+        sql_params![id, at, status.as_str()],
+    )?;
     Ok(())
 }
 
@@ -89,31 +96,34 @@ pub fn save_dependency(
     source: &str,
     target: &str,
     present: bool,
-) -> rusqlite::Result<()> {
+) -> Result<(), SqlError> {
     if present {
         conn.execute(
             "INSERT INTO _host_platform_dependencies (source, target) VALUES (?, ?) \
              ON CONFLICT (source, target) DO NOTHING",
-            [source, target],
+            sql_params![source, target],
         )?;
     } else {
         conn.execute(
             "DELETE FROM _host_platform_dependencies WHERE source = ? AND target = ?",
-            [source, target],
+            sql_params![source, target],
         )?;
     }
     Ok(())
 }
 
 /// Sets or clears an incident override.
-pub fn save_override(conn: &Connection, id: &str, active: bool) -> rusqlite::Result<()> {
+pub fn save_override(conn: &Connection, id: &str, active: bool) -> Result<(), SqlError> {
     if active {
         conn.execute(
             "INSERT INTO _host_platform_overrides (id) VALUES (?) ON CONFLICT (id) DO NOTHING",
-            [id],
+            sql_params![id],
         )?;
     } else {
-        conn.execute("DELETE FROM _host_platform_overrides WHERE id = ?", [id])?;
+        conn.execute(
+            "DELETE FROM _host_platform_overrides WHERE id = ?",
+            sql_params![id],
+        )?;
     }
     Ok(())
 }
@@ -124,25 +134,27 @@ pub fn save_override(conn: &Connection, id: &str, active: bool) -> rusqlite::Res
 pub fn load(conn: &Connection) -> anyhow::Result<Option<Value>> {
     create_tables(conn)?;
     migrate_legacy_snapshot(conn)?;
-    let systems: Vec<(String, String, String)> = conn
-        .prepare("SELECT id, name, health FROM _host_platform_systems ORDER BY id")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+    let read = |sql: &str| -> Result<Vec<Row>, SqlError> { conn.query(sql, &[]) };
+    let systems = read("SELECT id, name, health FROM _host_platform_systems ORDER BY id")?
+        .iter()
+        .map(|r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)))
+        .collect::<Result<Vec<_>, SqlError>>()?;
     if systems.is_empty() {
         return Ok(None);
     }
-    let dependencies: Vec<(String, String)> = conn
-        .prepare("SELECT source, target FROM _host_platform_dependencies ORDER BY source, target")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let overrides: Vec<String> = conn
-        .prepare("SELECT id FROM _host_platform_overrides ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let history: Vec<(String, i64, String)> = conn
-        .prepare("SELECT system_id, at, status FROM _host_platform_history ORDER BY seq")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+    let dependencies =
+        read("SELECT source, target FROM _host_platform_dependencies ORDER BY source, target")?
+            .iter()
+            .map(|r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)))
+            .collect::<Result<Vec<_>, SqlError>>()?;
+    let overrides = read("SELECT id FROM _host_platform_overrides ORDER BY id")?
+        .iter()
+        .map(|r| r.get::<String>(0))
+        .collect::<Result<Vec<_>, SqlError>>()?;
+    let history = read("SELECT system_id, at, status FROM _host_platform_history ORDER BY seq")?
+        .iter()
+        .map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?)))
+        .collect::<Result<Vec<_>, SqlError>>()?;
     let systems: serde_json::Map<String, Value> = systems
         .into_iter()
         .map(|(id, name, health)| (id, json!({ "name": name, "health": health })))
@@ -157,34 +169,35 @@ pub fn load(conn: &Connection) -> anyhow::Result<Option<Value>> {
     })))
 }
 
-/// Converts the single-snapshot layout of earlier hosts into rows, then drops it.
+/// Converts the single-snapshot layout of earlier hosts into rows, then drops it. Only SQLite
+/// databases can hold it: the PostgreSQL backend came after the per-row layout.
 fn migrate_legacy_snapshot(conn: &Connection) -> anyhow::Result<()> {
-    let exists: Option<String> = conn
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
-            [LEGACY_TABLE],
-            |r| r.get(0),
-        )
-        .optional()?;
+    if conn.dialect() != Dialect::Sqlite {
+        return Ok(());
+    }
+    let exists = conn.query_row(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+        sql_params![LEGACY_TABLE],
+    )?;
     if exists.is_none() {
         return Ok(());
     }
     let text: Option<String> = conn
         .query_row(
             &format!("SELECT snapshot FROM {LEGACY_TABLE} WHERE id = 1"),
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let tx = conn.unchecked_transaction()?;
-    if let Some(text) = text {
-        let snapshot: Value = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("the saved platform state is not JSON: {e}"))?;
-        import_snapshot(&tx, &snapshot)?;
-    }
-    tx.execute_batch(&format!("DROP TABLE {LEGACY_TABLE}"))?;
-    tx.commit()?;
-    Ok(())
+            &[],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?;
+    conn.in_write_transaction(|conn| -> anyhow::Result<()> {
+        if let Some(text) = text {
+            let snapshot: Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("the saved platform state is not JSON: {e}"))?;
+            import_snapshot(conn, &snapshot)?;
+        }
+        conn.batch(&format!("DROP TABLE {LEGACY_TABLE}"))?;
+        Ok(())
+    })
 }
 
 fn import_snapshot(conn: &Connection, snapshot: &Value) -> anyhow::Result<()> {
@@ -220,8 +233,9 @@ fn import_snapshot(conn: &Connection, snapshot: &Value) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn memory() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
+    fn memory() -> crate::capabilities::sql::PooledConnection {
+        let db = crate::capabilities::sql::Database::in_memory().unwrap();
+        let conn = db.checkout().unwrap();
         create_tables(&conn).unwrap();
         conn
     }
@@ -255,7 +269,7 @@ mod tests {
     #[test]
     fn a_legacy_snapshot_becomes_rows() {
         let conn = memory();
-        conn.execute_batch(
+        conn.batch(
             "CREATE TABLE _host_serve_platform (id INTEGER PRIMARY KEY, snapshot TEXT NOT NULL);
              INSERT INTO _host_serve_platform VALUES (1, '{\"systems\": {\"api\": {\"name\": \"API\", \"health\": \"degraded\"}}, \"dependencies\": [], \"overrides\": [], \"maintenance\": [], \"history\": [[\"api\", 3, \"degraded\"]], \"health_service_down\": false}');",
         )
@@ -266,9 +280,11 @@ mod tests {
         let left: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name = '_host_serve_platform'",
-                [],
-                |r| r.get(0),
+                &[],
             )
+            .unwrap()
+            .unwrap()
+            .get(0)
             .unwrap();
         assert_eq!(left, 0);
     }

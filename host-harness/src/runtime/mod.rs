@@ -470,7 +470,7 @@ impl Runtime {
                             })
                         })?;
                         outbox::persist(
-                            conn.raw(),
+                            conn,
                             services.clock.now_ms(),
                             &identity.id,
                             export,

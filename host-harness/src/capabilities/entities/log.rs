@@ -5,11 +5,11 @@
 //! Both are written on the connection of the transaction that made the change, so they commit
 //! or roll back with it (decisions §3: no gap between the write and its history).
 
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::capabilities::sql::{Database, SqlError};
+use crate::capabilities::sql::{Database, SqlConnection, SqlError};
+use crate::sql_params;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_entity_changes (
@@ -90,10 +90,7 @@ pub fn field_text(value: Option<&Value>) -> String {
 
 /// Creates the tables.
 pub fn ensure_schema(db: &Database) -> Result<(), SqlError> {
-    db.checkout()?
-        .raw()
-        .execute_batch(SCHEMA)
-        .map_err(|e| SqlError::classify(e, None))
+    db.checkout()?.create_host_tables(SCHEMA)
 }
 
 /// A change about to be recorded; [`record`] gives it its id.
@@ -118,26 +115,29 @@ pub struct NewChange<'a> {
 
 /// Records a change on `conn` (inside the caller's transaction): its change-log row and,
 /// unless it is a tombstone, one transition row per changed field. Answers the event.
-pub fn record(conn: &Connection, change: NewChange<'_>) -> rusqlite::Result<ChangeEvent> {
-    conn.execute(
-        "INSERT INTO _host_entity_changes (kind, entity_id, occurred_at) VALUES (?, ?, ?)",
-        rusqlite::params![change.kind, change.id, change.at],
-    )?;
-    let change_id = format!("change-{}", conn.last_insert_rowid());
+pub fn record(conn: &SqlConnection, change: NewChange<'_>) -> Result<ChangeEvent, SqlError> {
+    let seq: i64 = conn
+        .query_row(
+            "INSERT INTO _host_entity_changes (kind, entity_id, occurred_at) VALUES (?, ?, ?) RETURNING seq",
+            sql_params![change.kind, change.id, change.at],
+        )?
+        .ok_or_else(|| SqlError::Database("the change log returned no sequence".into()))?
+        .get(0)?;
+    let change_id = format!("change-{seq}");
     if let Some(next) = &change.next {
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO _host_entity_transitions (kind, entity_id, field, from_value, to_value, transitioned_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )?;
         for field in &change.changed_fields {
             let from = change.prev.as_ref().map(|p| field_text(p.get(field)));
-            insert.execute(rusqlite::params![
-                change.kind,
-                change.id,
-                field,
-                from,
-                field_text(next.get(field)),
-                change.at
-            ])?;
+            conn.execute(
+                "INSERT INTO _host_entity_transitions (kind, entity_id, field, from_value, to_value, transitioned_at) VALUES (?, ?, ?, ?, ?, ?)",
+                sql_params![
+                    change.kind,
+                    change.id,
+                    field,
+                    from,
+                    field_text(next.get(field)),
+                    change.at
+                ],
+            )?;
         }
     }
     Ok(ChangeEvent {
@@ -155,26 +155,33 @@ pub fn record(conn: &Connection, change: NewChange<'_>) -> rusqlite::Result<Chan
 
 /// How many transition rows an entity field has.
 pub fn transition_count(db: &Database, kind: &str, id: &str, field: &str) -> Result<i64, SqlError> {
-    db.checkout()?
-        .raw()
-        .query_row(
-            "SELECT COUNT(*) FROM _host_entity_transitions WHERE kind = ? AND entity_id = ? AND field = ?",
-            [kind, id, field],
-            |r| r.get(0),
-        )
-        .map_err(|e| SqlError::classify(e, None))
+    count(
+        db,
+        "SELECT COUNT(*) FROM _host_entity_transitions WHERE kind = ? AND entity_id = ? AND field = ?",
+        sql_params![kind, id, field],
+    )
 }
 
 /// How many changes were recorded for an entity.
 pub fn change_count(db: &Database, kind: &str, id: &str) -> Result<i64, SqlError> {
-    db.checkout()?
-        .raw()
-        .query_row(
-            "SELECT COUNT(*) FROM _host_entity_changes WHERE kind = ? AND entity_id = ?",
-            [kind, id],
-            |r| r.get(0),
-        )
-        .map_err(|e| SqlError::classify(e, None))
+    count(
+        db,
+        "SELECT COUNT(*) FROM _host_entity_changes WHERE kind = ? AND entity_id = ?",
+        sql_params![kind, id],
+    )
+}
+
+fn count(
+    db: &Database,
+    sql: &str,
+    params: &[crate::capabilities::sql::SqlValue],
+) -> Result<i64, SqlError> {
+    Ok(db
+        .checkout()?
+        .query_row(sql, params)?
+        .map(|r| r.get(0))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -198,12 +205,12 @@ mod tests {
             at: 5,
         };
         let first = record(
-            conn.raw(),
+            &conn,
             change(None, Some(json!({"a": 1, "b": "x"})), &["a", "b"]),
         )
         .unwrap();
         let second = record(
-            conn.raw(),
+            &conn,
             change(Some(json!({"a": 1, "b": "x"})), None, &["a", "b"]),
         )
         .unwrap();
@@ -211,16 +218,16 @@ mod tests {
         drop(conn);
         assert_eq!(transition_count(&db, "k", "e", "a").unwrap(), 1);
         assert_eq!(change_count(&db, "k", "e").unwrap(), 2);
-        let (from, to): (Option<String>, String) = db
+        let row = db
             .checkout()
             .unwrap()
-            .raw()
             .query_row(
                 "SELECT from_value, to_value FROM _host_entity_transitions WHERE field = 'b'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                &[],
             )
+            .unwrap()
             .unwrap();
+        let (from, to): (Option<String>, String) = (row.get(0).unwrap(), row.get(1).unwrap());
         assert_eq!((from, to.as_str()), (None, "x"));
     }
 

@@ -74,7 +74,8 @@ pub enum MutationError {
 }
 
 /// Where the pipeline sends a recorded change inside the transaction (the change queue).
-pub type Emit<'a> = dyn FnOnce(&rusqlite::Connection, &ChangeEvent) -> Result<(), String> + 'a;
+pub type Emit<'a> =
+    dyn FnOnce(&crate::capabilities::sql::SqlConnection, &ChangeEvent) -> Result<(), String> + 'a;
 
 fn rejected(message: String) -> Failure {
     Failure::Rejected {
@@ -177,8 +178,7 @@ fn run(
             .host_connection()
             .map_err(|e| Failure::Host {
                 message: format!("the transaction is gone: {e}"),
-            })?
-            .raw();
+            })?;
         let event = log::record(
             conn,
             NewChange {

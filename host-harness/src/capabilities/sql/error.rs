@@ -1,6 +1,9 @@
-//! Why a statement failed, classified for the guest.
+//! Why a statement failed, classified for the guest (the same on both backends).
 
-use rusqlite::ErrorCode;
+/// Why a write is refused in a read-only invocation.
+pub const READ_ONLY_DENIAL: &str =
+    "this invocation is read-only (a query procedure, an entity read or a \
+     deriver): writes belong in a mutation";
 
 /// A SQL failure as the `sql` import reports it: never a trap.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,47 +30,30 @@ pub enum SqlError {
 }
 
 impl SqlError {
-    /// Classifies a rusqlite error. `denial` is the authorizer's reason when it refused the
-    /// statement, which is far more useful than SQLite's bare "not authorized".
-    pub fn classify(error: rusqlite::Error, denial: Option<String>) -> Self {
-        match &error {
-            rusqlite::Error::SqliteFailure(failure, message) => {
-                let text = message.clone().unwrap_or_else(|| failure.to_string());
-                match failure.code {
-                    ErrorCode::ConstraintViolation => SqlError::Constraint(text),
-                    ErrorCode::AuthorizationForStatementDenied => {
-                        SqlError::Refused(denial.unwrap_or(text))
-                    }
-                    ErrorCode::Unknown => SqlError::Syntax(text),
-                    ErrorCode::TooBig => SqlError::Refused(text),
-                    ErrorCode::OperationInterrupted => SqlError::Database(
-                        "statement interrupted: the invocation's deadline passed".into(),
-                    ),
-                    ErrorCode::ReadOnly
-                    | ErrorCode::SystemIoFailure
-                    | ErrorCode::DiskFull
-                    | ErrorCode::CannotOpen
-                    | ErrorCode::DatabaseCorrupt
-                    | ErrorCode::NotADatabase
-                    | ErrorCode::PermissionDenied => SqlError::Unavailable(text),
-                    _ => SqlError::Database(text),
-                }
-            }
-            rusqlite::Error::SqlInputError {
-                msg, sql, offset, ..
-            } => SqlError::Syntax(format!("{msg} at offset {offset} in {sql:?}")),
-            rusqlite::Error::MultipleStatement => {
-                SqlError::Refused("one statement per call: split the SQL into several calls".into())
-            }
-            rusqlite::Error::InvalidParameterCount(given, expected) => {
-                SqlError::Parameters(format!(
-                    "the statement has {expected} placeholders but {given} parameters were given"
-                ))
-            }
-            rusqlite::Error::ExecuteReturnedResults => {
-                SqlError::Refused("the statement returns rows: use query, not execute".into())
-            }
-            _ => SqlError::Database(error.to_string()),
-        }
+    /// A statement stopped because the invocation's deadline passed.
+    pub fn interrupted() -> Self {
+        SqlError::Database("statement interrupted: the invocation's deadline passed".into())
+    }
+
+    /// More than one statement in one call.
+    pub fn multiple_statements() -> Self {
+        SqlError::Refused("one statement per call: split the SQL into several calls".into())
+    }
+
+    /// The number of parameters does not match the placeholders.
+    pub fn parameter_count(given: usize, expected: usize) -> Self {
+        SqlError::Parameters(format!(
+            "the statement has {expected} placeholders but {given} parameters were given"
+        ))
+    }
+
+    /// `execute` was given a statement that returns rows.
+    pub fn returns_rows() -> Self {
+        SqlError::Refused("the statement returns rows: use query, not execute".into())
+    }
+
+    /// Whether the statement stopped at the invocation's deadline.
+    pub fn is_interrupted(&self) -> bool {
+        *self == Self::interrupted()
     }
 }

@@ -96,20 +96,15 @@ pub fn apply_migrations(
 ) -> Result<MigrationReport, MigrationError> {
     check_unique(plugin, migrations)?;
     let conn = db.checkout().map_err(MigrationError::Host)?;
-    let host = |e| MigrationError::Host(SqlError::classify(e, None));
-    conn.raw().execute_batch(CREATE_HOST_TABLE).map_err(host)?;
-    conn.raw().execute_batch("BEGIN IMMEDIATE").map_err(host)?;
-    let outcome = run_pending(&conn, plugin, migrations, now_ms);
-    let end = if outcome.is_ok() {
-        "COMMIT"
-    } else {
-        "ROLLBACK"
-    };
-    if let Err(e) = conn.raw().execute_batch(end) {
-        let _ = conn.raw().execute_batch("ROLLBACK");
-        return Err(host(e));
+    conn.create_host_tables(CREATE_HOST_TABLE)
+        .map_err(MigrationError::Host)?;
+    conn.in_write_transaction(|conn| run_pending(conn, plugin, migrations, now_ms))
+}
+
+impl From<SqlError> for MigrationError {
+    fn from(e: SqlError) -> Self {
+        MigrationError::Host(e)
     }
-    outcome
 }
 
 /// Applies the pending migrations on `conn`, inside a transaction the caller owns (a load runs
@@ -121,9 +116,8 @@ pub fn apply_migrations_in(
     now_ms: i64,
 ) -> Result<MigrationReport, MigrationError> {
     check_unique(plugin, migrations)?;
-    conn.raw()
-        .execute_batch(CREATE_HOST_TABLE)
-        .map_err(|e| MigrationError::Host(SqlError::classify(e, None)))?;
+    conn.create_host_tables(CREATE_HOST_TABLE)
+        .map_err(MigrationError::Host)?;
     run_pending(conn, plugin, migrations, now_ms)
 }
 
@@ -145,23 +139,16 @@ fn run_pending(
     migrations: &[MigrationSpec],
     now_ms: i64,
 ) -> Result<MigrationReport, MigrationError> {
-    let host = |e| MigrationError::Host(SqlError::classify(e, None));
     let mut report = MigrationReport::default();
     for m in migrations {
         let current = checksum(&m.sql);
         let recorded: Option<String> = conn
-            .raw()
             .query_row(
                 "SELECT checksum FROM _host_migrations WHERE plugin_id = ? AND migration_id = ?",
-                rusqlite::params![plugin, m.id],
-                |row| row.get(0),
+                crate::sql_params![plugin, &m.id],
             )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })
-            .map_err(host)?;
+            .and_then(|row| row.map(|r| r.get(0)).transpose())
+            .map_err(MigrationError::Host)?;
         match recorded {
             Some(recorded) if recorded == current => report.already_applied += 1,
             Some(recorded) => {
@@ -175,18 +162,17 @@ fn run_pending(
             None => {
                 let deadline = std::time::Instant::now() + MIGRATION_DEADLINE;
                 super::transaction::refuse_host_names(&m.sql)
-                    .and_then(|()| conn.as_guest(Some(deadline), |c| c.execute_batch(&m.sql)))
+                    .and_then(|()| conn.guest_migration(&m.sql, Some(deadline)))
                     .map_err(|cause| MigrationError::Failed {
                         plugin: plugin.into(),
                         id: m.id.clone(),
                         cause,
                     })?;
-                conn.raw()
-                    .execute(
-                        "INSERT INTO _host_migrations (plugin_id, migration_id, checksum, applied_at) VALUES (?, ?, ?, ?)",
-                        rusqlite::params![plugin, m.id, current, now_ms],
-                    )
-                    .map_err(host)?;
+                conn.execute(
+                    "INSERT INTO _host_migrations (plugin_id, migration_id, checksum, applied_at) VALUES (?, ?, ?, ?)",
+                    crate::sql_params![plugin, &m.id, &current, now_ms],
+                )
+                .map_err(MigrationError::Host)?;
                 report.applied.push(m.id.clone());
             }
         }
@@ -207,16 +193,14 @@ mod tests {
 
     fn tables(db: &Database) -> Vec<String> {
         let conn = db.checkout().unwrap();
-        let mut stmt = conn
-            .raw()
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .unwrap();
-        let names = stmt
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
-        names
+        conn.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect()
     }
 
     #[test]

@@ -1,21 +1,29 @@
-//! The SQL capability on SQLite: typed values, one transaction per invocation, savepoints,
-//! guest restrictions and plugin migrations.
+//! The SQL capability: typed values, one transaction per invocation, savepoints, guest
+//! restrictions and plugin migrations, on SQLite or PostgreSQL.
 //!
-//! Dialect-specific behaviour stays in this module so that the same import can later be served
-//! by PostgreSQL: plugins write `?` placeholders and portable SQL; this layer binds them.
+//! Plugins write `?` placeholders and portable SQL. Each backend lives in its own module
+//! ([`sqlite`], [`postgres`]); [`SqlConnection`] is the backend-neutral connection that the
+//! rest of the host uses, for the plugin's statements and for its own.
 
 mod connection;
 mod error;
+mod guest_policy;
 mod migrations;
 mod pool;
+mod postgres;
+mod sqlite;
+mod tokens;
 mod transaction;
 mod value;
 
-pub use connection::{commits_so_far, SqlConnection};
+pub use connection::{commits_so_far, Dialect, SqlConnection};
 pub use error::SqlError;
 pub use migrations::{
     apply_migrations, apply_migrations_in, MigrationError, MigrationReport, MigrationSpec,
 };
-pub use pool::{Database, DatabaseLocation};
+pub use pool::{Database, DatabaseLocation, PooledConnection};
 pub use transaction::Transaction;
-pub use value::{Rows, SqlValue};
+pub use value::{FromSqlValue, Row, Rows, SqlValue};
+
+/// Prefix of the tables the host owns; plugins can neither read nor write them.
+pub const HOST_TABLE_PREFIX: &str = "_host_";

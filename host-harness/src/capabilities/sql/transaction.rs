@@ -44,13 +44,7 @@ impl Transaction {
         deadline: Option<Instant>,
         read_only: bool,
     ) -> Result<Self, SqlError> {
-        conn.raw()
-            .execute_batch(if read_only {
-                "BEGIN DEFERRED"
-            } else {
-                "BEGIN IMMEDIATE"
-            })
-            .map_err(|e| SqlError::classify(e, None))?;
+        conn.begin(read_only)?;
         conn.set_read_only(read_only);
         Ok(Transaction {
             conn: Some(conn),
@@ -94,7 +88,7 @@ impl Transaction {
         if let (Err(SqlError::Unavailable(reason)), None) = (&result, &self.fault) {
             self.fault = Some(reason.clone());
         }
-        let alive = self.conn.as_ref().is_some_and(|c| !c.raw().is_autocommit());
+        let alive = self.conn.as_ref().is_some_and(|c| c.in_transaction());
         if alive {
             result
         } else {
@@ -113,6 +107,11 @@ impl Transaction {
         Ok(self.conn()?)
     }
 
+    /// Which engine the transaction runs on.
+    pub fn dialect(&self) -> Result<super::Dialect, SqlError> {
+        Ok(self.conn()?.dialect())
+    }
+
     /// Runs a guest statement that returns rows (at most [`MAX_ROWS`] rows).
     pub fn query(&mut self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
         let result = self.query_inner(statement, params);
@@ -121,31 +120,8 @@ impl Transaction {
 
     fn query_inner(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
         refuse_host_names(statement)?;
-        let conn = self.conn()?;
-        conn.as_guest(self.deadline, |c| {
-            let mut stmt = conn.prepare_guest(c, statement)?;
-            check_placeholders(&stmt, params.len())?;
-            let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-            let width = columns.len();
-            let mut rows = Vec::new();
-            let mut cursor = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-            while let Some(row) = cursor.next()? {
-                if rows.len() == MAX_ROWS {
-                    return Err(rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
-                        Some(format!(
-                            "the query returns more than {MAX_ROWS} rows: page it with LIMIT"
-                        )),
-                    ));
-                }
-                let mut values = Vec::with_capacity(width);
-                for i in 0..width {
-                    values.push(SqlValue::from_ref(row.get_ref(i)?));
-                }
-                rows.push(values);
-            }
-            Ok(Rows { columns, rows })
-        })
+        self.conn()?
+            .guest_query(statement, params, self.deadline, MAX_ROWS)
     }
 
     /// Runs a guest statement that returns no rows; answers the number of rows it changed.
@@ -156,13 +132,7 @@ impl Transaction {
 
     fn execute_inner(&self, statement: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
         refuse_host_names(statement)?;
-        let conn = self.conn()?;
-        conn.as_guest(self.deadline, |c| {
-            let mut stmt = conn.prepare_guest(c, statement)?;
-            check_placeholders(&stmt, params.len())?;
-            let changed = stmt.execute(rusqlite::params_from_iter(params.iter()))?;
-            Ok(changed as u64)
-        })
+        self.conn()?.guest_execute(statement, params, self.deadline)
     }
 
     /// Opens a savepoint; `mark` is what [`Transaction::rollback_to`] gives back (the outbox
@@ -204,7 +174,7 @@ impl Transaction {
 
     /// Commits. On failure the transaction is rolled back and the error returned.
     pub fn commit(mut self) -> Result<(), SqlError> {
-        let result = self.host_statement("COMMIT");
+        let result = self.conn().and_then(|c| c.commit());
         if result.is_err() {
             self.rollback_inner();
         }
@@ -222,19 +192,14 @@ impl Transaction {
     fn rollback_inner(&mut self) {
         if let Some(conn) = self.conn.take() {
             conn.set_read_only(false);
-            if !conn.raw().is_autocommit() {
-                if let Err(e) = conn.raw().execute_batch("ROLLBACK") {
-                    tracing::error!("rollback failed: {e}");
-                }
+            if let Err(e) = conn.rollback() {
+                tracing::error!("rollback failed: {e}");
             }
         }
     }
 
     fn host_statement(&self, sql: &str) -> Result<(), SqlError> {
-        self.conn()?
-            .raw()
-            .execute_batch(sql)
-            .map_err(|e| SqlError::classify(e, None))
+        self.conn()?.batch(sql)
     }
 }
 
@@ -252,11 +217,11 @@ pub const MAX_ROWS: usize = 100_000;
 pub(crate) fn refuse_host_names(statement: &str) -> Result<(), SqlError> {
     if statement
         .to_ascii_lowercase()
-        .contains(super::connection::HOST_TABLE_PREFIX)
+        .contains(super::HOST_TABLE_PREFIX)
     {
         Err(SqlError::Refused(format!(
             "names starting with {} belong to the host",
-            super::connection::HOST_TABLE_PREFIX
+            super::HOST_TABLE_PREFIX
         )))
     } else {
         Ok(())
@@ -267,26 +232,6 @@ fn lost_error() -> SqlError {
     SqlError::Database(
         "the database rolled back this invocation's transaction; it can only fail now".into(),
     )
-}
-
-/// Plugins use positional `?` placeholders only (portable to PostgreSQL, where the host
-/// rewrites them), with exactly one parameter per placeholder.
-fn check_placeholders(stmt: &rusqlite::Statement<'_>, given: usize) -> rusqlite::Result<()> {
-    let expected = stmt.parameter_count();
-    for i in 1..=expected {
-        if let Some(name) = stmt.parameter_name(i) {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_AUTH),
-                Some(format!(
-                    "placeholder {name} is not allowed: use positional ? placeholders"
-                )),
-            ));
-        }
-    }
-    if expected != given {
-        return Err(rusqlite::Error::InvalidParameterCount(given, expected));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -302,15 +247,13 @@ mod tests {
         let db = Database::in_memory().unwrap();
         db.checkout()
             .unwrap()
-            .raw()
-            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .batch("CREATE TABLE t (x INTEGER)")
             .unwrap();
         let mut tx = Transaction::begin(db.checkout().unwrap(), None).unwrap();
         assert_eq!(tx.fault(), None);
         tx.host_connection()
             .unwrap()
-            .raw()
-            .execute_batch("PRAGMA query_only = ON")
+            .batch("PRAGMA query_only = ON")
             .unwrap();
         let error = tx
             .execute("INSERT INTO t (x) VALUES (?)", &[SqlValue::Integer(1)])
@@ -321,8 +264,7 @@ mod tests {
         drop(tx);
         db.checkout()
             .unwrap()
-            .raw()
-            .execute_batch("PRAGMA query_only = OFF")
+            .batch("PRAGMA query_only = OFF")
             .unwrap();
         let mut clean = Transaction::begin(db.checkout().unwrap(), None).unwrap();
         assert!(clean

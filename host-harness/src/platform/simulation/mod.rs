@@ -37,7 +37,7 @@ use crate::capabilities::entities::{
 use crate::capabilities::outbox::{self, EntityOperation, OutboxEntry};
 use crate::capabilities::queue::{Delivery, DeliveryOrder, FailOutcome, NewJob, Queue};
 use crate::capabilities::scheduler::Scheduler;
-use crate::capabilities::sql::Database;
+use crate::capabilities::sql::{Database, SqlConnection, SqlError};
 use crate::capabilities::sql::Transaction;
 use crate::host::{HostConfig, PluginHost};
 use crate::runtime::Failure;
@@ -88,6 +88,12 @@ pub enum SimulationError {
         "settling did not finish after {SETTLE_LIMIT} deliveries: a plugin keeps producing work"
     )]
     Runaway,
+}
+
+impl From<SqlError> for SimulationError {
+    fn from(e: SqlError) -> Self {
+        SimulationError::Host(e.to_string())
+    }
 }
 
 fn host_error(e: impl std::fmt::Display) -> SimulationError {
@@ -143,11 +149,11 @@ impl Simulation {
         );
         let queue = Queue::open(database.clone(), clock.clone()).map_err(host_error)?;
         let scheduler = Scheduler::open(database.clone(), clock.clone()).map_err(host_error)?;
-        persistence::create_tables(database.checkout().map_err(host_error)?.raw())
+        persistence::create_tables(&*database.checkout().map_err(host_error)?)
             .map_err(host_error)?;
         // Rows up to here were left by an earlier run; later ones are this run's own.
         let earlier_outbox =
-            outbox::last_seq(database.checkout().map_err(host_error)?.raw()).map_err(host_error)?;
+            outbox::last_seq(&*database.checkout().map_err(host_error)?).map_err(host_error)?;
         host.load_bytes(component).map_err(host_error)?;
         let mut sim = Simulation {
             host,

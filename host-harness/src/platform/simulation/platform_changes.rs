@@ -16,7 +16,7 @@ impl Simulation {
         id: &str,
         prev: Option<Value>,
         next: Option<Value>,
-        persist: &dyn Fn(&rusqlite::Connection) -> rusqlite::Result<()>,
+        persist: &dyn Fn(&SqlConnection) -> Result<(), SqlError>,
     ) -> Result<(), SimulationError> {
         let d = diff(prev.as_ref(), next.as_ref());
         let invalid = match (d.is_empty(), &next) {
@@ -73,21 +73,10 @@ impl Simulation {
     /// otherwise.
     pub(super) fn in_host_transaction<T>(
         &self,
-        work: impl FnOnce(&Self, &rusqlite::Connection) -> Result<T, String>,
+        work: impl FnOnce(&Self, &SqlConnection) -> Result<T, String>,
     ) -> Result<T, SimulationError> {
         let conn = self.database.checkout().map_err(host_error)?;
-        let raw = conn.raw();
-        raw.execute_batch("BEGIN IMMEDIATE").map_err(host_error)?;
-        match work(self, raw) {
-            Ok(value) => {
-                raw.execute_batch("COMMIT").map_err(host_error)?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = raw.execute_batch("ROLLBACK");
-                Err(SimulationError::Host(e))
-            }
-        }
+        conn.in_write_transaction(|conn| work(self, conn).map_err(SimulationError::Host))
     }
 
     /// Restores the platform (systems, health, dependencies, overrides, history) a previous
@@ -96,7 +85,7 @@ impl Simulation {
     /// saved.
     pub fn restore_platform(&mut self) -> Result<bool, SimulationError> {
         let conn = self.database.checkout().map_err(host_error)?;
-        let saved = persistence::load(conn.raw()).map_err(host_error)?;
+        let saved = persistence::load(&conn).map_err(host_error)?;
         drop(conn);
         match saved {
             Some(saved) => {
@@ -205,7 +194,7 @@ impl Simulation {
             .raw_system(id)
             .ok_or_else(|| host_error(format!("system {id} vanished while being added")))?;
         let at = self.clock.now_ms();
-        let persist = |conn: &rusqlite::Connection| {
+        let persist = |conn: &SqlConnection| {
             persistence::save_system(conn, id, &saved_name, health)?;
             if !existed {
                 persistence::append_history(conn, id, at, health)?;

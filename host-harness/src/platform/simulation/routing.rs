@@ -31,7 +31,7 @@ impl Routes {
 pub(super) fn enqueue_change(
     queue: &Queue,
     routes: &Routes,
-    conn: &rusqlite::Connection,
+    conn: &SqlConnection,
     event: &ChangeEvent,
 ) -> Result<(), String> {
     let Some(groups) = routes.change_groups.get(&event.kind) else {
@@ -157,7 +157,7 @@ impl Simulation {
         if up_to == 0 {
             return Ok(0);
         }
-        let pending = outbox::pending(self.database.checkout().map_err(host_error)?.raw(), up_to)
+        let pending = outbox::pending(&*self.database.checkout().map_err(host_error)?, up_to)
             .map_err(SimulationError::Host)?;
         let count = pending.len();
         let mut leftover = Vec::new();
@@ -302,7 +302,7 @@ impl Simulation {
                     message: message.into(),
                 })?;
             self.queue
-                .complete_on(conn.raw(), delivery)
+                .complete_on(conn, delivery)
                 .map_err(|e| Failure::Host {
                     message: format!("completing the delivery failed: {e}"),
                 })
