@@ -35,9 +35,14 @@ pub fn fresh_database() -> anyhow::Result<String> {
     );
     let mut admin = postgres::Client::connect(&server, postgres::NoTls)
         .with_context(|| format!("cannot connect to the test server {server}"))?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"))
-        .with_context(|| format!("cannot create the test database {name}"))?;
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin
+            .batch_execute(&statement)
+            .with_context(|| format!("cannot create the test database {name}"))?;
+    }
     Ok(with_database(&server, &name))
 }
 
