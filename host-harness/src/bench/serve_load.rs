@@ -261,7 +261,9 @@ pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
         component: SLO_PLUGIN_COMPONENT.to_vec(),
         component_path: None,
         watch: false,
-        database: Some(scratch.join("serve.db")),
+        database: Some(crate::capabilities::sql::DatabaseLocation::File(
+            scratch.join("serve.db"),
+        )),
         artifact_cache: None,
         callers,
         ..ServeOptions::default()

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::artifacts::SLO_PLUGIN_COMPONENT;
-use crate::capabilities::sql::Database;
+use crate::capabilities::sql::{Database, DatabaseLocation};
 use crate::host::{Caller, LoadedPlugin, PluginHost};
 
 /// The wasmtime host for Checkstack's SLO plugin.
@@ -30,9 +30,10 @@ pub struct Cli {
 /// Options every subcommand that runs a plugin shares.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunOptions {
-    /// Keep the database in this SQLite file (WAL mode) instead of in memory.
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// Keep the database in this SQLite file (WAL mode), or in the PostgreSQL database at
+    /// this `postgres://` URL, instead of in memory.
+    #[arg(long, value_name = "PATH|URL", value_parser = parse_location)]
+    pub db: Option<DatabaseLocation>,
     /// Load this component instead of the SLO plugin built into slo-host.
     #[arg(long, value_name = "PATH")]
     pub plugin: Option<PathBuf>,
@@ -168,9 +169,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Opens the database the options ask for.
 fn open_database(options: &RunOptions) -> anyhow::Result<Database> {
     Ok(match &options.db {
-        Some(path) => Database::file(path)?,
+        Some(location) => Database::open(location.clone())
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", location.describe()))?,
         None => Database::in_memory()?,
     })
+}
+
+/// Reads `--db`: a `postgres://` or `postgresql://` URL, or a SQLite file path.
+fn parse_location(text: &str) -> Result<DatabaseLocation, String> {
+    if text.trim().is_empty() {
+        return Err("the database is empty: give a SQLite file path or a postgres:// URL".into());
+    }
+    Ok(DatabaseLocation::parse(text))
 }
 
 /// The component bytes: the file given, or the built-in SLO plugin.

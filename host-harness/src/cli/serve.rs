@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{component_bytes, RunOptions};
+use crate::capabilities::sql::DatabaseLocation;
 use crate::serve::{CallerTable, ServeOptions, Server};
 
 /// The flags of `slo-host serve`.
@@ -76,7 +77,7 @@ fn print_banner(server: &Server, args: &ServeArgs, tokens: usize) -> anyhow::Res
     }
     let database = args.run.db.as_ref().map_or_else(
         || "in memory (gone at exit)".to_owned(),
-        |p| p.display().to_string(),
+        DatabaseLocation::name,
     );
     writeln!(out, "  database {database}")?;
     writeln!(

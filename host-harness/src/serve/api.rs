@@ -398,10 +398,7 @@ fn status(shared: &Shared) -> Reply {
         "versionEvents": host.version_events(),
         "watch": *shared.watch_status(),
         "queue": { "pending": pending_count(&shared.database).ok() },
-        "database": shared
-            .database_path
-            .as_ref()
-            .map_or_else(|| "in memory".to_owned(), |p| p.display().to_string()),
+        "database": shared.database.location().name(),
         "now": to_rfc3339(now),
         "uptimeMs": u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX),
     });

@@ -43,7 +43,7 @@ pub use callers::{CallerTable, ADMIN_RULE};
 pub use shared::WatchStatus;
 
 use crate::capabilities::clock::Clock;
-use crate::capabilities::sql::Database;
+use crate::capabilities::sql::{Database, DatabaseLocation};
 use crate::host::{HostConfig, VersionInfo};
 use crate::platform::simulation::{Simulation, SimulationOptions};
 
@@ -61,8 +61,9 @@ pub struct ServeOptions {
     pub component_path: Option<PathBuf>,
     /// Swap when `component_path` changes.
     pub watch: bool,
-    /// The SQLite file (`None`: in memory, gone at exit).
-    pub database: Option<PathBuf>,
+    /// The database: a SQLite file or a PostgreSQL URL (`None`: SQLite in memory, gone at
+    /// exit).
+    pub database: Option<DatabaseLocation>,
     /// Compiled components are cached here across starts and swaps.
     pub artifact_cache: Option<PathBuf>,
     /// Bearer tokens → callers.
@@ -128,14 +129,15 @@ impl Server {
         if options.watch && options.component_path.is_none() {
             anyhow::bail!("--watch needs --plugin: the built-in component has no file to watch");
         }
-        let lock = options
-            .database
-            .as_deref()
-            .map(lock::DatabaseLock::acquire)
-            .transpose()?;
+        // One `serve` per SQLite file. PostgreSQL serialises writers itself (an advisory
+        // lock per write transaction).
+        let lock = match &options.database {
+            Some(DatabaseLocation::File(path)) => Some(lock::DatabaseLock::acquire(path)?),
+            _ => None,
+        };
         let database = match &options.database {
-            Some(path) => Database::file(path)
-                .with_context(|| format!("cannot open the database {}", path.display()))?,
+            Some(location) => Database::open(location.clone())
+                .with_context(|| format!("cannot open {}", location.describe()))?,
             None => Database::in_memory()?,
         };
         let config = HostConfig {
@@ -153,7 +155,6 @@ impl Server {
         let shared = Arc::new(shared::Shared::new(
             simulation,
             options.callers,
-            options.database,
             options.max_component_bytes,
         )?);
         let http = http::HttpServer::start(

@@ -39,8 +39,6 @@ pub struct Shared {
     simulation: Mutex<Simulation>,
     /// Bearer tokens → callers.
     pub callers: CallerTable,
-    /// Where the database lives (`None`: in memory).
-    pub database_path: Option<PathBuf>,
     /// The largest component file a swap or the watcher reads.
     pub max_component_bytes: u64,
     /// Set when shutdown begins: no new work is taken.
@@ -58,7 +56,6 @@ impl Shared {
     pub fn new(
         mut simulation: Simulation,
         callers: CallerTable,
-        database_path: Option<PathBuf>,
         max_component_bytes: u64,
     ) -> anyhow::Result<Self> {
         simulation.restore_platform()?;
@@ -69,7 +66,6 @@ impl Shared {
             database: simulation.database().clone(),
             simulation: Mutex::new(simulation),
             callers,
-            database_path,
             max_component_bytes,
             stopping: AtomicBool::new(false),
             watch: Mutex::new(None),

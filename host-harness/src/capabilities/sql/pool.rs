@@ -37,6 +37,15 @@ impl DatabaseLocation {
         }
     }
 
+    /// Its short name: `in memory`, the file's path, or the URL without its password.
+    pub fn name(&self) -> String {
+        match self {
+            DatabaseLocation::Memory => "in memory".to_owned(),
+            DatabaseLocation::File(path) => path.display().to_string(),
+            DatabaseLocation::Postgres(url) => redact_password(url),
+        }
+    }
+
     /// How to name it in messages, without a password.
     pub fn describe(&self) -> String {
         match self {
