@@ -34,10 +34,38 @@ pub fn test_config() -> HostConfig {
     }
 }
 
+/// Which database engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A private in-memory SQLite database.
+    Sqlite,
+    /// A fresh database on PostgreSQL (`slo_host::postgres_cluster`).
+    Postgres,
+}
+
+impl Backend {
+    /// A fresh, empty database on this engine. Without PostgreSQL the panic says what to
+    /// install: a PostgreSQL test never passes silently.
+    pub fn database(self) -> Database {
+        match self {
+            Backend::Sqlite => Database::in_memory().expect("in-memory database"),
+            Backend::Postgres => {
+                let url = slo_host::postgres_cluster::fresh_database()
+                    .unwrap_or_else(|e| panic!("{e:#}"));
+                Database::at(&url).unwrap_or_else(|e| panic!("{url}: {e}"))
+            }
+        }
+    }
+}
+
 /// A host over a fresh in-memory database with the component at `path` loaded.
 pub fn host_with(path: &str, config: HostConfig) -> PluginHost {
-    let host = PluginHost::new(config, Database::in_memory().expect("in-memory database"))
-        .expect("host starts");
+    host_on(Backend::Sqlite, path, config)
+}
+
+/// A host over a fresh database on `backend` with the component at `path` loaded.
+pub fn host_on(backend: Backend, path: &str, config: HostConfig) -> PluginHost {
+    let host = PluginHost::new(config, backend.database()).expect("host starts");
     host.load_file(Path::new(path))
         .unwrap_or_else(|e| panic!("loading {path}: {e}"));
     host
@@ -45,7 +73,12 @@ pub fn host_with(path: &str, config: HostConfig) -> PluginHost {
 
 /// A host with the misbehaving fixture loaded.
 pub fn fixture_host() -> PluginHost {
-    host_with(artifacts::MISBEHAVING_FIXTURE_PATH, test_config())
+    fixture_host_on(Backend::Sqlite)
+}
+
+/// A host on `backend` with the misbehaving fixture loaded.
+pub fn fixture_host_on(backend: Backend) -> PluginHost {
+    host_on(backend, artifacts::MISBEHAVING_FIXTURE_PATH, test_config())
 }
 
 /// A host with the SLO plugin loaded.
