@@ -20,7 +20,8 @@ use anyhow::{anyhow, bail, Context};
 pub const DATABASE_URL_VARIABLE: &str = "SLO_TEST_DATABASE_URL";
 
 /// What to do when no PostgreSQL is at hand.
-pub const INSTALL_HINT: &str = "install PostgreSQL's server binaries (Debian: `apt-get install postgresql`) \
+pub const INSTALL_HINT: &str =
+    "install PostgreSQL's server binaries (Debian: `apt-get install postgresql`) \
      or set SLO_TEST_DATABASE_URL to a server where the tests may create databases";
 
 /// The URL of a new, empty database, on `SLO_TEST_DATABASE_URL`'s server or on this process's
@@ -83,7 +84,13 @@ extern "C" fn stop_at_exit() {
     let running = RUNNING.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some((bin, dir)) = running {
         let _ = as_server_user(&bin.join("pg_ctl"))
-            .args(["-D", &dir.join("data").to_string_lossy(), "-m", "immediate", "stop"])
+            .args([
+                "-D",
+                &dir.join("data").to_string_lossy(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
             .output();
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -116,7 +123,9 @@ pub fn server_binaries() -> anyhow::Result<PathBuf> {
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
         .filter(|bin| bin.join("initdb").exists());
-    from_config.ok_or_else(|| anyhow!("PostgreSQL server binaries (initdb, pg_ctl) were not found: {INSTALL_HINT}"))
+    from_config.ok_or_else(|| {
+        anyhow!("PostgreSQL server binaries (initdb, pg_ctl) were not found: {INSTALL_HINT}")
+    })
 }
 
 fn running_as_root() -> bool {
@@ -168,9 +177,15 @@ fn start_cluster() -> anyhow::Result<String> {
     run(
         {
             let mut c = as_server_user(&bin.join("initdb"));
-            c.arg("-D")
-                .arg(&data)
-                .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+            c.arg("-D").arg(&data).args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]);
             c
         },
         "initdb",

@@ -92,10 +92,10 @@ fn a_read_only_database_fails_writes_as_host_failures_and_keeps_reads() {
         let database = host.services().database.clone();
         let conn = database.checkout().unwrap();
         conn.batch(&format!(
-                "PRAGMA query_only = {}",
-                if on { "ON" } else { "OFF" }
-            ))
-            .unwrap();
+            "PRAGMA query_only = {}",
+            if on { "ON" } else { "OFF" }
+        ))
+        .unwrap();
     };
     set_query_only(true);
     let error = host

@@ -58,7 +58,8 @@ fn mutate(
 
 fn stored_value(host: &PluginHost, id: &str) -> Option<i64> {
     let conn = host.services().database.checkout().unwrap();
-    conn.as_sqlite().expect("a SQLite database")
+    conn.as_sqlite()
+        .expect("a SQLite database")
         .query_row("SELECT value FROM probe_entities WHERE id = ?", [id], |r| {
             r.get(0)
         })
@@ -197,7 +198,8 @@ fn a_failing_transition_append_rolls_everything_back() {
         .database
         .checkout()
         .unwrap()
-        .as_sqlite().expect("a SQLite database")
+        .as_sqlite()
+        .expect("a SQLite database")
         .execute_batch("DROP TABLE _host_entity_transitions")
         .unwrap();
     let error = mutate(&host, "a", json!({"value": 6}), &emitted).unwrap_err();
@@ -300,7 +302,8 @@ fn a_plugin_declaring_a_kind_the_platform_owns_is_refused_at_load() {
         .database
         .checkout()
         .unwrap()
-        .as_sqlite().expect("a SQLite database")
+        .as_sqlite()
+        .expect("a SQLite database")
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'probe_entities'",
             [],

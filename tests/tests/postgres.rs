@@ -43,9 +43,12 @@ fn every_scenario_reports_the_same_bytes_on_postgres_as_on_sqlite() {
     for path in &files {
         let parsed =
             scenario::parse_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let on_sqlite =
-            scenario::run(&parsed, Database::in_memory().unwrap(), SLO_PLUGIN_COMPONENT)
-                .unwrap();
+        let on_sqlite = scenario::run(
+            &parsed,
+            Database::in_memory().unwrap(),
+            SLO_PLUGIN_COMPONENT,
+        )
+        .unwrap();
         let on_postgres = scenario::run(&parsed, postgres(), SLO_PLUGIN_COMPONENT)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(on_sqlite["ok"], true, "{}", path.display());

@@ -36,4 +36,3 @@ fn a_transaction_the_database_rolled_back_cannot_be_committed_by_an_ok() {
         other => panic!("expected the host to refuse the commit, got {other:?}"),
     }
 }
-

@@ -2,11 +2,11 @@
 //! events, written by the host straight into the plugin's tables (one transaction), and the
 //! computeStatus invocation measured over them.
 
-use crate::capabilities::sql::SqlConnection;
-use crate::sql_params;
 use crate::bindings::types::{Caller, CallerKind};
+use crate::capabilities::sql::SqlConnection;
 use crate::host::PluginHost;
 use crate::runtime::{InvocationError, Invoked, PluginIdentity, TransactionMode};
+use crate::sql_params;
 
 /// One day in milliseconds.
 const DAY_MS: i64 = 86_400_000;

@@ -238,7 +238,13 @@ pub fn pending(conn: &SqlConnection, up_to: i64) -> Result<Vec<PendingEntry>, St
     let mut out = Vec::new();
     for row in rows {
         let read = || -> Result<(i64, i64, String, String, String), SqlError> {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
         };
         let (seq, at_ms, plugin, export, text) = read().map_err(|e| e.to_string())?;
         let entry = serde_json::from_str(&text)

@@ -356,7 +356,12 @@ impl Queue {
             .min())
     }
 
-    fn finish(&self, seq: i64, sql: &str, params: &[super::sql::SqlValue]) -> Result<(), QueueError> {
+    fn finish(
+        &self,
+        seq: i64,
+        sql: &str,
+        params: &[super::sql::SqlValue],
+    ) -> Result<(), QueueError> {
         let conn = self.db.checkout()?;
         let changed = conn.execute(sql, params)?;
         if changed == 0 {
@@ -375,11 +380,7 @@ impl Queue {
     /// Marks a delivery done on `conn`, inside the transaction open there (the handler's own,
     /// so that its writes and the completion commit together). `NotInFlight` when the copy is
     /// no longer in flight: nothing must then commit.
-    pub fn complete_on(
-        &self,
-        conn: &SqlConnection,
-        delivery: &Delivery,
-    ) -> Result<(), QueueError> {
+    pub fn complete_on(&self, conn: &SqlConnection, delivery: &Delivery) -> Result<(), QueueError> {
         let changed = conn.execute(
             "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state = 'in_flight'",
             sql_params![delivery.seq],

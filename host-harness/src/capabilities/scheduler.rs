@@ -6,11 +6,11 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
-use croner::Cron;
 use super::clock::Clock;
 use super::sql::{Database, SqlError};
 use crate::sql_params;
+use chrono::{DateTime, Utc};
+use croner::Cron;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_recurring_jobs (
@@ -137,7 +137,10 @@ impl Scheduler {
     pub fn retain(&self, keep: &[String]) -> Result<Vec<String>, ScheduleError> {
         let conn = self.db.checkout()?;
         let ids = conn
-            .query("SELECT job_id FROM _host_recurring_jobs ORDER BY job_id", &[])?
+            .query(
+                "SELECT job_id FROM _host_recurring_jobs ORDER BY job_id",
+                &[],
+            )?
             .iter()
             .map(|r| r.get::<String>(0))
             .collect::<Result<Vec<_>, _>>()?;
@@ -170,8 +173,13 @@ impl Scheduler {
         let Some(row) = row else {
             return Ok(None);
         };
-        let (job_id, queue, pattern, payload, at): (String, String, String, String, i64) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
+        let (job_id, queue, pattern, payload, at): (String, String, String, String, i64) = (
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        );
         let next = next_after(&job_id, &pattern, at)?;
         conn.execute(
             "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
@@ -199,7 +207,10 @@ impl Scheduler {
                 sql_params![&due.job_id],
             )?
             .ok_or_else(|| {
-                SqlError::Database(format!("recurring job {} vanished while firing", due.job_id))
+                SqlError::Database(format!(
+                    "recurring job {} vanished while firing",
+                    due.job_id
+                ))
             })?;
         let (pattern, mut next): (String, i64) = (row.get(0)?, row.get(1)?);
         if next > until {

@@ -137,7 +137,13 @@ pub fn load(conn: &Connection) -> anyhow::Result<Option<Value>> {
     let read = |sql: &str| -> Result<Vec<Row>, SqlError> { conn.query(sql, &[]) };
     let systems = read("SELECT id, name, health FROM _host_platform_systems ORDER BY id")?
         .iter()
-        .map(|r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)))
+        .map(|r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+            ))
+        })
         .collect::<Result<Vec<_>, SqlError>>()?;
     if systems.is_empty() {
         return Ok(None);

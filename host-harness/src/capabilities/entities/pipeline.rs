@@ -174,11 +174,9 @@ fn run(
         let tx = tx.ok_or_else(|| Failure::Host {
             message: "apply ran without a transaction".into(),
         })?;
-        let conn = tx
-            .host_connection()
-            .map_err(|e| Failure::Host {
-                message: format!("the transaction is gone: {e}"),
-            })?;
+        let conn = tx.host_connection().map_err(|e| Failure::Host {
+            message: format!("the transaction is gone: {e}"),
+        })?;
         let event = log::record(
             conn,
             NewChange {

@@ -90,9 +90,10 @@ pub struct SqlConnection {
     backend: Backend,
 }
 
+/// Both boxed: the connections differ a lot in size and are moved in and out of pools.
 enum Backend {
-    Sqlite(SqliteConnection),
-    Postgres(PgConnection),
+    Sqlite(Box<SqliteConnection>),
+    Postgres(Box<PgConnection>),
 }
 
 macro_rules! on_backend {
@@ -107,13 +108,13 @@ macro_rules! on_backend {
 impl SqlConnection {
     pub(super) fn sqlite(conn: SqliteConnection) -> Self {
         SqlConnection {
-            backend: Backend::Sqlite(conn),
+            backend: Backend::Sqlite(Box::new(conn)),
         }
     }
 
     pub(super) fn postgres(conn: PgConnection) -> Self {
         SqlConnection {
-            backend: Backend::Postgres(conn),
+            backend: Backend::Postgres(Box::new(conn)),
         }
     }
 

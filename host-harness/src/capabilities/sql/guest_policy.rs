@@ -42,7 +42,9 @@ pub fn check(statement: &[Token<'_>], context: Context) -> Result<(), SqlError> 
         "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "SAVEPOINT" | "RELEASE"
         | "PREPARE" => return refused(TRANSACTION_CONTROL.into()),
         "SET" | "RESET" | "SHOW" | "DISCARD" => {
-            return refused(format!("{first}: session settings are not allowed for plugins"))
+            return refused(format!(
+                "{first}: session settings are not allowed for plugins"
+            ))
         }
         "LOAD" | "LISTEN" | "UNLISTEN" | "NOTIFY" | "COPY" | "DO" | "CALL" | "VACUUM"
         | "ANALYZE" | "ANALYSE" | "CLUSTER" | "REINDEX" | "LOCK" | "GRANT" | "REVOKE"

@@ -267,9 +267,9 @@ impl std::ops::Deref for PooledConnection {
     fn deref(&self) -> &SqlConnection {
         match &self.lent {
             // Invariant: `conn` is only taken in `drop`.
-            Lent::Sqlite { conn, .. } => conn
-                .as_ref()
-                .expect("pooled connection used after return"),
+            Lent::Sqlite { conn, .. } => {
+                conn.as_ref().expect("pooled connection used after return")
+            }
             Lent::Postgres(conn) => conn,
         }
     }

@@ -38,7 +38,6 @@ pub struct SqliteConnection {
     denial: Arc<Mutex<Option<String>>>,
 }
 
-
 impl SqliteConnection {
     /// Opens `path` (or a private in-memory database when `None`) with foreign keys on and, for
     /// files, WAL mode, a busy timeout and `synchronous=NORMAL`.
@@ -147,7 +146,10 @@ impl SqliteConnection {
 
     /// Runs one host statement; answers the number of rows it changed.
     pub fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| classify(e, None))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| classify(e, None))?;
         let changed = stmt
             .execute(rusqlite::params_from_iter(params.iter()))
             .map_err(|e| classify(e, None))?;

@@ -300,12 +300,7 @@ mod tests {
 
     #[test]
     fn refuses_numbered_and_named_parameters() {
-        for sql in [
-            "SELECT ?1",
-            "SELECT $1",
-            "SELECT :name",
-            "SELECT @name",
-        ] {
+        for sql in ["SELECT ?1", "SELECT $1", "SELECT :name", "SELECT @name"] {
             assert!(
                 matches!(number_placeholders(sql), Err(SqlError::Refused(_))),
                 "{sql}"
@@ -322,8 +317,9 @@ mod tests {
 
     #[test]
     fn splits_statements_at_top_level_semicolons() {
-        let parts = statements("CREATE TABLE a (x TEXT DEFAULT ';'); -- c;\n ; CREATE INDEX i ON a (x)")
-            .unwrap();
+        let parts =
+            statements("CREATE TABLE a (x TEXT DEFAULT ';'); -- c;\n ; CREATE INDEX i ON a (x)")
+                .unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!(words(&parts[0])[..2], ["CREATE", "TABLE"]);
         assert_eq!(words(&parts[1])[..2], ["CREATE", "INDEX"]);

@@ -37,8 +37,8 @@ use crate::capabilities::entities::{
 use crate::capabilities::outbox::{self, EntityOperation, OutboxEntry};
 use crate::capabilities::queue::{Delivery, DeliveryOrder, FailOutcome, NewJob, Queue};
 use crate::capabilities::scheduler::Scheduler;
-use crate::capabilities::sql::{Database, SqlConnection, SqlError};
 use crate::capabilities::sql::Transaction;
+use crate::capabilities::sql::{Database, SqlConnection, SqlError};
 use crate::host::{HostConfig, PluginHost};
 use crate::runtime::Failure;
 

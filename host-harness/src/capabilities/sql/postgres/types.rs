@@ -11,7 +11,10 @@ use crate::capabilities::sql::value::SqlValue;
 type BoxError = Box<dyn Error + Sync + Send>;
 
 fn is_text(ty: &Type) -> bool {
-    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
+    matches!(
+        *ty,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+    )
 }
 
 /// A parameter of the wrong type for its placeholder: what PostgreSQL inferred, and what the

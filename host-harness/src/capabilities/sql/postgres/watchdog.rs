@@ -50,10 +50,7 @@ fn run() {
             .map(|(id, (at, _))| (*id, *at));
         match due {
             None => {
-                watches = dog
-                    .changed
-                    .wait(watches)
-                    .unwrap_or_else(|p| p.into_inner());
+                watches = dog.changed.wait(watches).unwrap_or_else(|p| p.into_inner());
             }
             Some((id, at)) if at <= now => {
                 let Some((_, token)) = watches.waiting.remove(&id) else {
@@ -101,10 +98,7 @@ impl Drop for Watch {
         let mut watches = dog.watches.lock().unwrap_or_else(|p| p.into_inner());
         watches.waiting.remove(&self.id);
         while watches.cancelling.contains(&self.id) {
-            watches = dog
-                .changed
-                .wait(watches)
-                .unwrap_or_else(|p| p.into_inner());
+            watches = dog.changed.wait(watches).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
