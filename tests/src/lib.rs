@@ -81,6 +81,11 @@ pub fn fixture_host_on(backend: Backend) -> PluginHost {
     host_on(backend, artifacts::MISBEHAVING_FIXTURE_PATH, test_config())
 }
 
+/// A host on `backend` with the SLO plugin loaded.
+pub fn slo_host_on(backend: Backend) -> PluginHost {
+    host_on(backend, artifacts::SLO_PLUGIN_PATH, test_config())
+}
+
 /// A host with the SLO plugin loaded.
 pub fn slo_host() -> PluginHost {
     host_with(artifacts::SLO_PLUGIN_PATH, test_config())

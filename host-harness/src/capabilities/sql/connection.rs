@@ -180,6 +180,24 @@ impl SqlConnection {
         self.query(sql, &[])?.iter().map(|r| r.get(0)).collect()
     }
 
+    /// Every table and index of the database as `table NAME` / `index NAME`, sorted (the
+    /// current schema on PostgreSQL; SQLite's internal objects left out): what a refused
+    /// migration must leave unchanged.
+    pub fn schema_objects(&self) -> Result<Vec<String>, SqlError> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('table', 'index') \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY 1"
+            }
+            Dialect::Postgres => {
+                "SELECT CAST('table ' || tablename AS TEXT) FROM pg_tables WHERE schemaname = current_schema() \
+                 UNION ALL SELECT CAST('index ' || indexname AS TEXT) FROM pg_indexes WHERE schemaname = current_schema() \
+                 ORDER BY 1"
+            }
+        };
+        self.query(sql, &[])?.iter().map(|r| r.get(0)).collect()
+    }
+
     /// Whether a transaction is open.
     pub fn in_transaction(&self) -> bool {
         on_backend!(self, c => c.in_transaction())
