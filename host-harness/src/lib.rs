@@ -18,6 +18,7 @@ pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod host;
+pub mod host_schema;
 pub mod inspect;
 pub mod platform;
 pub mod postgres_cluster;

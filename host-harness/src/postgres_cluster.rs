@@ -27,8 +27,14 @@ pub const INSTALL_HINT: &str =
 /// The URL of a new, empty database, on `SLO_TEST_DATABASE_URL`'s server or on this process's
 /// throwaway cluster (started on first use).
 pub fn fresh_database() -> anyhow::Result<String> {
+    fresh_database_on(&server_url()?)
+}
+
+/// The URL of a new, empty database on the server at `server` (a role that may create
+/// databases).
+pub fn fresh_database_on(server: &str) -> anyhow::Result<String> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let server = server_url()?;
+    let server = server.to_owned();
     let name = format!(
         "slo_test_{}_{}",
         std::process::id(),

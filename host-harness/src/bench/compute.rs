@@ -15,9 +15,8 @@ use slo_plugin::test_env::FakeEnv;
 use super::fixtures;
 use super::instructions::EVENTS;
 use super::measure::{interleaved, micros, ratio};
-use super::{Progress, Row};
+use super::{Engine, Progress, Row};
 use crate::artifacts::SLO_PLUGIN_PATH;
-use crate::capabilities::sql::Database;
 use crate::host::{HostConfig, PluginHost};
 use crate::platform::SimulatedPlatform;
 
@@ -52,7 +51,7 @@ fn native(events: usize) -> anyhow::Result<(TestDb, FakeEnv, String)> {
 }
 
 /// Row 3.
-pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
+pub fn rows(quick: bool, progress: &Progress, engine: Engine) -> anyhow::Result<Vec<Row>> {
     let (batches, per_batch) = if quick { (5, 5) } else { (20, 20) };
     progress.start("computeStatus native vs wasm", batches as u64);
     let (db, env, native_id) = native(EVENTS)?;
@@ -66,7 +65,7 @@ pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
             seed: Some(7),
             ..HostConfig::default()
         },
-        Database::in_memory()?,
+        engine.database(None)?,
         platform,
     )?;
     host.load_file(std::path::Path::new(SLO_PLUGIN_PATH))?;
@@ -114,16 +113,18 @@ pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
     let slowdown = ratio(wasm.median, native.median);
     Ok(vec![Row {
         number: 3,
-        what: format!("computeStatus (`getObjective`, cache emptied) over an objective with {EVENTS} downtime events: the plugin's code natively on a native SQLite vs inside the component (host calls, fresh instance, transaction included)"),
+        what: format!("computeStatus (`getObjective`, cache emptied) over an objective with {EVENTS} downtime events: the plugin's code natively on a native SQLite vs inside the component (host calls, fresh instance, transaction included) on {}", engine.name()),
         target: "≤ 1.5×".into(),
         result: format!(
-            "component {} vs native {} per call (medians of {batches} interleaved batches of {per_batch}): **{slowdown:.2}×**. Profile: in the component {} of {} are the host's SQL (SQLite and row conversion), the rest is instantiation, the boundary (rows lowered into guest memory) and the guest's decoding and arithmetic; natively the same query and decoding take {}, the arithmetic and JSON the rest",
+            "component {} vs native {} per call (medians of {batches} interleaved batches of {per_batch}): **{slowdown:.2}×**. Profile: in the component {} of {} are the host's SQL ({} and row conversion), the rest is instantiation, the boundary (rows lowered into guest memory) and the guest's decoding and arithmetic; natively the same query and decoding take {}, the arithmetic and JSON the rest",
             micros(wasm.median),
             micros(native.median),
             micros(host_sql),
             micros(wasm_total),
+            engine.name(),
             micros(native_sql)
         ),
-        met: Some(slowdown <= 1.5),
+        // The goal is SQLite's; on PostgreSQL the ratio shows the engine's cost.
+        met: (engine == Engine::Sqlite).then_some(slowdown <= 1.5),
     }])
 }

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::fixtures;
 use super::measure::millis;
-use super::{Progress, Row};
+use super::{Engine, Progress, Row};
 use crate::artifacts::SLO_PLUGIN_PATH;
 use crate::bindings::types::Job;
 use crate::capabilities::clock::Clock;
-use crate::capabilities::sql::Database;
 use crate::host::{HostConfig, PluginHost};
 use crate::platform::SimulatedPlatform;
 use crate::runtime::Limits;
@@ -27,7 +26,12 @@ const DAY_MS: i64 = 86_400_000;
 
 /// A host over a fresh SQLite file in `dir` with `objectives` objectives (one per system) and
 /// their events written in one transaction.
-fn seeded(dir: &Path, objectives: usize, progress: &Progress) -> anyhow::Result<PluginHost> {
+fn seeded(
+    dir: &Path,
+    objectives: usize,
+    progress: &Progress,
+    engine: Engine,
+) -> anyhow::Result<PluginHost> {
     let clock = Clock::virtual_at(MIDNIGHT_MS);
     let platform = Arc::new(SimulatedPlatform::new(clock.clone()));
     for i in 0..objectives {
@@ -44,7 +48,7 @@ fn seeded(dir: &Path, objectives: usize, progress: &Progress) -> anyhow::Result<
         },
         ..HostConfig::default()
     };
-    let database = Database::file(&dir.join("daily.db"))?;
+    let database = engine.database(Some(&dir.join("daily.db")))?;
     let host = PluginHost::with_platform(config, database, platform)?;
     host.load_file(Path::new(SLO_PLUGIN_PATH))?;
     let conn = host.services().database.checkout()?;
@@ -106,7 +110,7 @@ fn reset_peak_rss() {
 }
 
 /// Row 4.
-pub fn rows(full: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
+pub fn rows(full: bool, progress: &Progress, engine: Engine) -> anyhow::Result<Vec<Row>> {
     let sizes: &[usize] = if full {
         &[1_000, 10_000, 100_000]
     } else {
@@ -120,7 +124,7 @@ pub fn rows(full: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
     for &size in sizes {
         let dir = scratch.join(size.to_string());
         std::fs::create_dir_all(&dir)?;
-        let host = seeded(&dir, size, progress)?;
+        let host = seeded(&dir, size, progress, engine)?;
         reset_peak_rss();
         let (time, sql) = run_daily(&host)?;
         peak = peak.max(peak_rss().unwrap_or(0));
@@ -152,7 +156,10 @@ pub fn rows(full: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
     };
     Ok(vec![Row {
         number: 4,
-        what: format!("daily job (one invocation: a savepoint, snapshot and streak per objective, then achievements per system) over N objectives × {EVENTS_PER_OBJECTIVE} downtime events, SQLite file in WAL mode"),
+        what: format!("daily job (one invocation: a savepoint, snapshot and streak per objective, then achievements per system) over N objectives × {EVENTS_PER_OBJECTIVE} downtime events, {}", match engine {
+            Engine::Sqlite => "SQLite file in WAL mode",
+            Engine::Postgres => "PostgreSQL",
+        }),
         target: "10k in ≤ 2 s; time(100k)/time(10k) ≤ 12".into(),
         result: format!(
             "{}; {}; peak host RSS {:.0} MiB",

@@ -15,6 +15,7 @@
 
 mod compute;
 mod daily;
+mod engine;
 pub mod fixtures;
 mod footprint;
 pub mod instructions;
@@ -27,6 +28,8 @@ mod transitions;
 use std::fmt::Write as _;
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+pub use engine::Engine;
 
 /// One row of `BENCHMARKS.md`.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,14 +108,17 @@ pub fn run(rows: &[u32], effort: Effort, progress: &Progress) -> anyhow::Result<
         let both = invocation::rows(quick, progress)?;
         out.extend(both.into_iter().filter(|r| wanted(r.number)));
     }
-    if wanted(3) {
-        out.extend(compute::rows(quick, progress)?);
-    }
-    if wanted(4) {
-        out.extend(daily::rows(effort.full, progress)?);
-    }
-    if wanted(5) {
-        out.extend(transitions::rows(quick, progress)?);
+    // Rows 3, 4 and 5 on each engine, in the same run.
+    for engine in Engine::ALL {
+        if wanted(3) {
+            out.extend(engine.rows(3, || compute::rows(quick, progress, engine))?);
+        }
+        if wanted(4) {
+            out.extend(engine.rows(4, || daily::rows(effort.full, progress, engine))?);
+        }
+        if wanted(5) {
+            out.extend(engine.rows(5, || transitions::rows(quick, progress, engine))?);
+        }
     }
     if wanted(6) {
         out.extend(swap::rows(quick, progress)?);

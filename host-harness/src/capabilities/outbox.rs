@@ -150,7 +150,8 @@ impl OutboxEntry {
     }
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _host_outbox (
+/// The durable outbox's table (a host migration, see [`crate::host_schema`]).
+pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _host_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms BIGINT NOT NULL,
     plugin TEXT NOT NULL,
@@ -160,7 +161,7 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS _host_outbox (
 
 /// Creates the durable outbox table (idempotent).
 pub fn create_table(conn: &SqlConnection) -> Result<(), SqlError> {
-    conn.create_host_tables(SCHEMA)
+    crate::host_schema::migrate(conn).map(drop)
 }
 
 /// A durable entry not yet routed.

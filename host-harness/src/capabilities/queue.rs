@@ -14,7 +14,8 @@ use super::clock::Clock;
 use super::sql::{Database, Row, SqlConnection, SqlError};
 use crate::sql_params;
 
-const SCHEMA: &str = "
+/// The queue's table (a host migration, see [`crate::host_schema`]).
+pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_queue_jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     queue TEXT NOT NULL,
@@ -154,7 +155,7 @@ impl Queue {
     /// flight when the host last stopped (it will be redelivered).
     pub fn open(db: Database, clock: Clock) -> Result<Self, QueueError> {
         let conn = db.checkout()?;
-        conn.create_host_tables(SCHEMA)?;
+        crate::host_schema::migrate(&conn)?;
         conn.execute(
             "UPDATE _host_queue_jobs SET state = 'queued' WHERE state = 'in_flight'",
             &[],
@@ -273,8 +274,12 @@ impl Queue {
         Ok(added)
     }
 
-    /// Takes the next due copy (highest priority, then earliest due, then first enqueued) and
-    /// marks it in flight.
+    /// Takes the next due copy (highest priority, then earliest due, then first enqueued).
+    ///
+    /// Taking writes nothing: the copy stays `queued` until the transaction that completes it
+    /// (the handler's own, [`Queue::complete_on`]) or fails it commits. A crash in between
+    /// leaves it queued, so it is redelivered, and a delivery costs no commit of its own. This
+    /// holds because one driver consumes a process's queue, one delivery at a time.
     pub fn take_due(&self) -> Result<Option<Delivery>, QueueError> {
         self.take_due_in(DeliveryOrder::Fifo)
     }
@@ -310,12 +315,6 @@ impl Queue {
                 break;
             }
             offset += PAGE;
-        }
-        if let Some(d) = &next {
-            conn.execute(
-                "UPDATE _host_queue_jobs SET state = 'in_flight' WHERE seq = ?",
-                sql_params![d.seq],
-            )?;
         }
         Ok(next)
     }
@@ -382,7 +381,7 @@ impl Queue {
     /// no longer in flight: nothing must then commit.
     pub fn complete_on(&self, conn: &SqlConnection, delivery: &Delivery) -> Result<(), QueueError> {
         let changed = conn.execute(
-            "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state = 'in_flight'",
+            "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state IN ('queued', 'in_flight')",
             sql_params![delivery.seq],
         )?;
         if changed == 0 {
@@ -400,14 +399,14 @@ impl Queue {
             let at = self.clock.now_ms().saturating_add(backoff);
             self.finish(
                 delivery.seq,
-                "UPDATE _host_queue_jobs SET state = 'queued', attempt = attempt + 1, due_at = ?, last_error = ? WHERE seq = ? AND state = 'in_flight'",
+                "UPDATE _host_queue_jobs SET state = 'queued', attempt = attempt + 1, due_at = ?, last_error = ? WHERE seq = ? AND state IN ('queued', 'in_flight')",
                 sql_params![at, error, delivery.seq],
             )?;
             Ok(FailOutcome::RetryAt(at))
         } else {
             self.finish(
                 delivery.seq,
-                "UPDATE _host_queue_jobs SET state = 'dead', last_error = ? WHERE seq = ? AND state = 'in_flight'",
+                "UPDATE _host_queue_jobs SET state = 'dead', last_error = ? WHERE seq = ? AND state IN ('queued', 'in_flight')",
                 sql_params![error, delivery.seq],
             )?;
             Ok(FailOutcome::Dead)

@@ -12,7 +12,8 @@ use crate::sql_params;
 use chrono::{DateTime, Utc};
 use croner::Cron;
 
-const SCHEMA: &str = "
+/// The schedule's table (a host migration, see [`crate::host_schema`]).
+pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_recurring_jobs (
     job_id TEXT PRIMARY KEY,
     queue TEXT NOT NULL,
@@ -90,7 +91,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// Opens the schedule in `db`.
     pub fn open(db: Database, clock: Clock) -> Result<Self, ScheduleError> {
-        db.checkout()?.create_host_tables(SCHEMA)?;
+        crate::host_schema::migrate(&*db.checkout()?)?;
         Ok(Scheduler { db, clock })
     }
 

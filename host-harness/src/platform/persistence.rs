@@ -14,7 +14,8 @@ use super::services::HealthStatus;
 use crate::capabilities::sql::{Dialect, Row, SqlConnection as Connection, SqlError};
 use crate::sql_params;
 
-const SCHEMA: &str = "
+/// The platform's tables (a host migration, see [`crate::host_schema`]).
+pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_platform_systems (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -41,7 +42,7 @@ const LEGACY_TABLE: &str = "_host_serve_platform";
 
 /// Creates the platform's tables (idempotent).
 pub fn create_tables(conn: &Connection) -> Result<(), SqlError> {
-    conn.create_host_tables(SCHEMA)
+    crate::host_schema::migrate(conn).map(drop)
 }
 
 /// Writes a system's name and check health.

@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::capabilities::sql::{Database, SqlConnection, SqlError};
 use crate::sql_params;
 
-const SCHEMA: &str = "
+/// The change and transition logs (a host migration, see [`crate::host_schema`]).
+pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _host_entity_changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -90,7 +91,7 @@ pub fn field_text(value: Option<&Value>) -> String {
 
 /// Creates the tables.
 pub fn ensure_schema(db: &Database) -> Result<(), SqlError> {
-    db.checkout()?.create_host_tables(SCHEMA)
+    crate::host_schema::migrate(&*db.checkout()?).map(drop)
 }
 
 /// A change about to be recorded; [`record`] gives it its id.

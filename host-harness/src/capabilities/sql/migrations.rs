@@ -71,7 +71,8 @@ pub enum MigrationError {
 /// How long one migration may run before it is interrupted (and the load refused).
 pub const MIGRATION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
-const CREATE_HOST_TABLE: &str = "CREATE TABLE IF NOT EXISTS _host_migrations (
+/// The ledger of applied plugin migrations (a host migration, see [`crate::host_schema`]).
+pub const PLUGIN_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS _host_migrations (
     plugin_id TEXT NOT NULL,
     migration_id TEXT NOT NULL,
     checksum TEXT NOT NULL,
@@ -96,8 +97,7 @@ pub fn apply_migrations(
 ) -> Result<MigrationReport, MigrationError> {
     check_unique(plugin, migrations)?;
     let conn = db.checkout().map_err(MigrationError::Host)?;
-    conn.create_host_tables(CREATE_HOST_TABLE)
-        .map_err(MigrationError::Host)?;
+    crate::host_schema::migrate(&conn).map_err(MigrationError::Host)?;
     conn.in_write_transaction(|conn| run_pending(conn, plugin, migrations, now_ms))
 }
 
@@ -116,8 +116,12 @@ pub fn apply_migrations_in(
     now_ms: i64,
 ) -> Result<MigrationReport, MigrationError> {
     check_unique(plugin, migrations)?;
-    conn.create_host_tables(CREATE_HOST_TABLE)
-        .map_err(MigrationError::Host)?;
+    if !conn.in_transaction() {
+        crate::host_schema::migrate(conn).map_err(MigrationError::Host)?;
+    } else {
+        conn.create_host_tables(PLUGIN_MIGRATIONS_TABLE)
+            .map_err(MigrationError::Host)?;
+    }
     run_pending(conn, plugin, migrations, now_ms)
 }
 

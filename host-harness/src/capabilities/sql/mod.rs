@@ -20,6 +20,7 @@ pub use connection::{commits_so_far, Dialect, SqlConnection};
 pub use error::SqlError;
 pub use migrations::{
     apply_migrations, apply_migrations_in, MigrationError, MigrationReport, MigrationSpec,
+    PLUGIN_MIGRATIONS_TABLE,
 };
 pub use pool::{Database, DatabaseLocation, PooledConnection};
 pub use transaction::Transaction;

@@ -48,6 +48,21 @@ struct State {
     statements: HashMap<String, Statement>,
     generation: u64,
     in_transaction: bool,
+    /// The implicit savepoint of the last guest statement, which succeeded, is still open:
+    /// its release rides along with the next batch instead of costing a round trip now.
+    savepoint_open: bool,
+}
+
+impl State {
+    /// `sql` preceded by the release of an open implicit savepoint, so that a host batch
+    /// (a guest savepoint, say) is never nested inside it.
+    fn after_release(&mut self, sql: &str) -> String {
+        if std::mem::take(&mut self.savepoint_open) {
+            format!("RELEASE SAVEPOINT host_statement; {sql}")
+        } else {
+            sql.to_owned()
+        }
+    }
 }
 
 /// One PostgreSQL connection with its prepared statements.
@@ -70,6 +85,7 @@ impl PgConnection {
                 statements: HashMap::new(),
                 generation: SCHEMA_GENERATION.load(Ordering::SeqCst),
                 in_transaction: false,
+                savepoint_open: false,
             }),
             cancel,
             read_only: AtomicBool::new(false),
@@ -95,7 +111,9 @@ impl PgConnection {
 
     /// Runs one or more host statements without parameters.
     pub fn batch(&self, sql: &str) -> Result<(), SqlError> {
-        self.state().client.batch_execute(sql).map_err(classify)
+        let mut state = self.state();
+        let sql = state.after_release(sql);
+        state.client.batch_execute(&sql).map_err(classify)
     }
 
     /// Runs one host statement; answers the number of rows it changed.
@@ -149,6 +167,7 @@ impl PgConnection {
         let mut state = self.state();
         let result = state.client.batch_execute("COMMIT").map_err(classify);
         state.in_transaction = false;
+        state.savepoint_open = false;
         if result.is_ok() && self.write_transaction.swap(false, Ordering::SeqCst) {
             count_commit();
         }
@@ -162,6 +181,7 @@ impl PgConnection {
     pub fn rollback(&self) -> Result<(), SqlError> {
         let mut state = self.state();
         state.in_transaction = false;
+        state.savepoint_open = false;
         self.write_transaction.store(false, Ordering::SeqCst);
         self.migrated.store(false, Ordering::SeqCst);
         state.client.batch_execute("ROLLBACK").map_err(classify)
@@ -198,20 +218,25 @@ impl PgConnection {
             return Err(SqlError::interrupted());
         }
         let mut state = self.state();
-        state
-            .client
-            .batch_execute("SAVEPOINT host_statement")
-            .map_err(classify)?;
+        // One round trip before the statement: release the previous statement's savepoint
+        // (if it is still open) and open this one's.
+        let open = state.after_release("SAVEPOINT host_statement");
+        state.client.batch_execute(&open).map_err(classify)?;
         let result = {
             let _watch = deadline.map(|d| watchdog::watch(d, self.cancel.clone()));
             work(&mut state)
         };
-        let end = if result.is_ok() {
-            "RELEASE SAVEPOINT host_statement"
+        if result.is_ok() {
+            // Released with the next batch or statement; a commit releases it anyway.
+            state.savepoint_open = true;
         } else {
-            "ROLLBACK TO SAVEPOINT host_statement; RELEASE SAVEPOINT host_statement"
-        };
-        state.client.batch_execute(end).map_err(classify)?;
+            state
+                .client
+                .batch_execute(
+                    "ROLLBACK TO SAVEPOINT host_statement; RELEASE SAVEPOINT host_statement",
+                )
+                .map_err(classify)?;
+        }
         result
     }
 
