@@ -34,6 +34,10 @@ use super::SqlConnection;
 /// rule, as on SQLite (an arbitrary constant: "slo-host" in ASCII).
 const WRITE_LOCK_KEY: i64 = 0x736c_6f2d_686f_7374;
 
+/// Prepared statements kept per connection and kind (host, guest); the host and the SLO
+/// plugin use a few dozen each.
+const STATEMENT_CACHE: usize = 512;
+
 /// Bumped whenever a migration changed the schema: connections then forget their prepared
 /// statements (PostgreSQL refuses a cached plan whose result columns changed).
 static SCHEMA_GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -45,7 +49,11 @@ pub(super) fn schema_changed() {
 
 struct State {
     client: Client,
+    /// Host statements by their text.
     statements: HashMap<String, Statement>,
+    /// Guest statements by their text: only statements that passed the guest policy get here,
+    /// so a cached one is neither checked nor tokenized again.
+    guest_statements: HashMap<String, Statement>,
     generation: u64,
     in_transaction: bool,
     /// The implicit savepoint of the last guest statement, which succeeded, is still open:
@@ -83,6 +91,7 @@ impl PgConnection {
             state: Mutex::new(State {
                 client,
                 statements: HashMap::new(),
+                guest_statements: HashMap::new(),
                 generation: SCHEMA_GENERATION.load(Ordering::SeqCst),
                 in_transaction: false,
                 savepoint_open: false,
@@ -192,19 +201,42 @@ impl PgConnection {
         self.read_only.store(on, Ordering::SeqCst);
     }
 
-    /// Checks a guest statement and numbers its placeholders.
-    fn guest_statement(statement: &str, given: usize) -> Result<String, SqlError> {
-        let statements = tokens::statements(statement)?;
-        match statements.as_slice() {
-            [] => return Err(SqlError::Syntax("the statement is empty".into())),
-            [one] => guest_policy::check(one, Context::Invocation)?,
-            _ => return Err(SqlError::multiple_statements()),
-        }
-        let (numbered, expected) = tokens::number_placeholders(statement)?;
+    /// The prepared form of a guest statement: checked against the guest policy, its
+    /// placeholders numbered and prepared the first time, from the cache afterwards.
+    fn guest_statement(
+        state: &mut State,
+        statement: &str,
+        given: usize,
+    ) -> Result<Statement, SqlError> {
+        refresh_generation(state);
+        let prepared = match state.guest_statements.get(statement) {
+            Some(prepared) => prepared.clone(),
+            None => {
+                let statements = tokens::statements(statement)?;
+                match statements.as_slice() {
+                    [] => return Err(SqlError::Syntax("the statement is empty".into())),
+                    [one] => guest_policy::check(one, Context::Invocation)?,
+                    _ => return Err(SqlError::multiple_statements()),
+                }
+                let (numbered, expected) = tokens::number_placeholders(statement)?;
+                if expected != given {
+                    return Err(SqlError::parameter_count(given, expected));
+                }
+                let prepared = state.client.prepare(&numbered).map_err(classify)?;
+                if state.guest_statements.len() >= STATEMENT_CACHE {
+                    state.guest_statements.clear();
+                }
+                state
+                    .guest_statements
+                    .insert(statement.to_owned(), prepared.clone());
+                prepared
+            }
+        };
+        let expected = prepared.params().len();
         if expected != given {
             return Err(SqlError::parameter_count(given, expected));
         }
-        Ok(numbered)
+        Ok(prepared)
     }
 
     /// Runs `work` inside an implicit savepoint and under the deadline watchdog: a failure
@@ -248,9 +280,8 @@ impl PgConnection {
         deadline: Option<Instant>,
         max_rows: usize,
     ) -> Result<Rows, SqlError> {
-        let numbered = Self::guest_statement(statement, params.len())?;
         self.guarded(deadline, |state| {
-            let prepared = prepare_numbered(state, statement, &numbered)?;
+            let prepared = Self::guest_statement(state, statement, params.len())?;
             let columns: Vec<String> = prepared
                 .columns()
                 .iter()
@@ -285,9 +316,8 @@ impl PgConnection {
         params: &[SqlValue],
         deadline: Option<Instant>,
     ) -> Result<u64, SqlError> {
-        let numbered = Self::guest_statement(statement, params.len())?;
         self.guarded(deadline, |state| {
-            let prepared = prepare_numbered(state, statement, &numbered)?;
+            let prepared = Self::guest_statement(state, statement, params.len())?;
             if !prepared.columns().is_empty() {
                 return Err(SqlError::returns_rows());
             }
@@ -328,12 +358,18 @@ fn prepare(state: &mut State, sql: &str) -> Result<Statement, SqlError> {
     prepare_numbered(state, sql, &numbered)
 }
 
-fn cached(state: &mut State, sql: &str) -> Option<Statement> {
+/// Forgets every prepared statement when a migration changed the schema since.
+fn refresh_generation(state: &mut State) {
     let generation = SCHEMA_GENERATION.load(Ordering::SeqCst);
     if state.generation != generation {
         state.statements.clear();
+        state.guest_statements.clear();
         state.generation = generation;
     }
+}
+
+fn cached(state: &mut State, sql: &str) -> Option<Statement> {
+    refresh_generation(state);
     state.statements.get(sql).cloned()
 }
 
@@ -343,7 +379,7 @@ fn prepare_numbered(state: &mut State, sql: &str, numbered: &str) -> Result<Stat
         return Ok(statement);
     }
     let statement = state.client.prepare(numbered).map_err(classify)?;
-    if state.statements.len() >= 512 {
+    if state.statements.len() >= STATEMENT_CACHE {
         state.statements.clear();
     }
     state.statements.insert(sql.to_owned(), statement.clone());
