@@ -17,6 +17,10 @@ struct Watches {
     next: u64,
     waiting: BTreeMap<u64, (Instant, CancelToken)>,
     cancelling: BTreeSet<u64>,
+    /// When the watchdog thread wakes next on its own (`None`: only when notified). A new
+    /// watch wakes it only when it is due earlier: statements of one invocation share one
+    /// deadline, so most watches cost no thread wake-up.
+    wakes_at: Option<Instant>,
 }
 
 struct Watchdog {
@@ -50,6 +54,7 @@ fn run() {
             .map(|(id, (at, _))| (*id, *at));
         match due {
             None => {
+                watches.wakes_at = None;
                 watches = dog.changed.wait(watches).unwrap_or_else(|p| p.into_inner());
             }
             Some((id, at)) if at <= now => {
@@ -66,6 +71,7 @@ fn run() {
                 dog.changed.notify_all();
             }
             Some((_, at)) => {
+                watches.wakes_at = Some(at);
                 watches = dog
                     .changed
                     .wait_timeout(watches, at - now)
@@ -88,7 +94,10 @@ pub fn watch(deadline: Instant, token: CancelToken) -> Watch {
     watches.next += 1;
     let id = watches.next;
     watches.waiting.insert(id, (deadline, token));
-    dog.changed.notify_all();
+    if watches.wakes_at.is_none_or(|at| deadline < at) {
+        watches.wakes_at = Some(deadline);
+        dog.changed.notify_all();
+    }
     Watch { id }
 }
 
