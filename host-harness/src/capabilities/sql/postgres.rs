@@ -479,8 +479,8 @@ impl r2d2::ManageConnection for PgManager {
     }
 }
 
-/// Turns a classified error back into the pool's error type is not possible; r2d2 reports
-/// connection failures as text, which this makes an unavailable database.
+/// A pool failure (no connection within the wait, or the server refused one) as an
+/// unavailable database: the host's failure, never the plugin's.
 pub fn pool_error(error: r2d2::Error) -> SqlError {
     SqlError::Unavailable(format!("no PostgreSQL connection: {error}"))
 }
