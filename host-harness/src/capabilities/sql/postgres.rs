@@ -440,9 +440,16 @@ pub struct PgManager {
 impl PgManager {
     /// A manager for the database at `url` (a `postgres://` URL or a `key=value` string).
     pub fn new(url: &str) -> Result<Self, SqlError> {
-        let config = url.parse::<postgres::Config>().map_err(|e| {
+        let mut config = url.parse::<postgres::Config>().map_err(|e| {
             SqlError::Unavailable(format!("the PostgreSQL address is not valid: {e}"))
         })?;
+        // The host's idempotent DDL (`IF NOT EXISTS`) would log a NOTICE per table on every
+        // start; warnings and errors still come through. Options the URL sets come first.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c client_min_messages=warning"),
+            None => "-c client_min_messages=warning".to_owned(),
+        };
+        config.options(&options);
         Ok(PgManager { config })
     }
 }
