@@ -141,9 +141,24 @@ fn load(base: &str, alive: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>>
 #[test]
 fn sigkill_at_random_points_never_leaves_health_and_downtime_out_of_step() {
     let dir = fresh_dir("crash");
+    let db = dir.join("db.sqlite");
+    crash_rounds(&dir, db.as_os_str());
+}
+
+/// The same on PostgreSQL: a killed process's transactions are rolled back by the server, and
+/// what it committed is recovered at the next start.
+#[test]
+fn sigkill_on_postgres_never_leaves_health_and_downtime_out_of_step() {
+    let dir = fresh_dir("crash-postgres");
+    let url = slo_host::postgres_cluster::fresh_database().unwrap_or_else(|e| panic!("{e:#}"));
+    crash_rounds(&dir, std::ffi::OsStr::new(&url));
+}
+
+fn crash_rounds(dir: &std::path::Path, db: &std::ffi::OsStr) {
     std::fs::copy(SLO_PLUGIN_PATH, dir.join("plugin.wasm")).unwrap();
+    let serve = |dir: &std::path::Path, extra: &[&str]| serve_on(dir, db, extra);
     {
-        let server = serve(&dir, &[]);
+        let server = serve(dir, &[]);
         for id in (0..LOADED_SYSTEMS)
             .map(|n| format!("sys-{n}"))
             .chain(["probe".to_owned()])
@@ -162,7 +177,7 @@ fn sigkill_at_random_points_never_leaves_health_and_downtime_out_of_step() {
         assert!(stopped);
     }
     for round in 0..=ROUNDS {
-        let mut server = serve(&dir, &[]);
+        let mut server = serve(dir, &[]);
         settled(&server);
         check_consistent(&server, round);
         check_fresh_pair(&server, round);

@@ -27,8 +27,13 @@ impl Drop for Served {
 }
 
 pub fn serve(dir: &Path, extra: &[&str]) -> Served {
-    let plugin = dir.join("plugin.wasm");
     let db = dir.join("db.sqlite");
+    serve_on(dir, db.as_os_str(), extra)
+}
+
+/// [`serve`] on the database `db`: a SQLite path or a PostgreSQL URL.
+pub fn serve_on(dir: &Path, db: &std::ffi::OsStr, extra: &[&str]) -> Served {
+    let plugin = dir.join("plugin.wasm");
     let mut child = Command::new(env!("CARGO_BIN_EXE_slo-host"))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
