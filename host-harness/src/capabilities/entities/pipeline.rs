@@ -73,9 +73,11 @@ pub enum MutationError {
     Apply(Box<InvocationError>),
 }
 
-/// Where the pipeline sends a recorded change inside the transaction (the change queue).
-pub type Emit<'a> =
-    dyn FnOnce(&crate::capabilities::sql::SqlConnection, &ChangeEvent) -> Result<(), String> + 'a;
+/// What the pipeline runs inside the apply's transaction before it commits: with the recorded
+/// change (to enqueue its deliveries), or with `None` when the apply changed nothing (the
+/// caller's bookkeeping still commits with it, so that no extra transaction is needed).
+pub type Emit<'a> = dyn FnOnce(&crate::capabilities::sql::SqlConnection, Option<&ChangeEvent>) -> Result<(), String>
+    + 'a;
 
 fn rejected(message: String) -> Failure {
     Failure::Rejected {
@@ -168,15 +170,17 @@ fn run(
         }
         validated = next.clone();
         let d = diff(prev.as_ref(), next.as_ref());
-        if d.is_empty() {
-            return Ok(());
-        }
         let tx = tx.ok_or_else(|| Failure::Host {
             message: "apply ran without a transaction".into(),
         })?;
         let conn = tx.host_connection().map_err(|e| Failure::Host {
             message: format!("the transaction is gone: {e}"),
         })?;
+        if d.is_empty() {
+            return emit(conn, None).map_err(|e| Failure::Host {
+                message: format!("the apply's bookkeeping failed, nothing was kept: {e}"),
+            });
+        }
         let event = log::record(
             conn,
             NewChange {
@@ -193,7 +197,7 @@ fn run(
         .map_err(|e| Failure::Host {
             message: format!("appending the transition rows failed, nothing was kept: {e}"),
         })?;
-        emit(conn, &event).map_err(|e| Failure::Host {
+        emit(conn, Some(&event)).map_err(|e| Failure::Host {
             message: format!("emitting the change failed, nothing was kept: {e}"),
         })?;
         recorded = Some(event);

@@ -236,8 +236,8 @@ impl Simulation {
     /// A plugin's mutation request through the framework pipeline (host-contract §1.3 with
     /// decisions §3). A failed mutation leaves nothing and is logged; the requesting
     /// invocation has already committed, as on the real platform. The request's outbox rows
-    /// (`seqs`) are deleted in the transaction that records the change; answers whether that
-    /// happened (no change, or a failure, leaves them to the caller).
+    /// (`seqs`) are deleted in the apply's transaction, whether it changed anything or not;
+    /// answers whether that happened (a failure leaves them to the caller).
     pub(super) fn run_mutation(
         &mut self,
         kind: &str,
@@ -259,18 +259,20 @@ impl Simulation {
             &self.host,
             &request,
             Box::new(move |conn, event| {
-                enqueue_change(queue, routes, conn, event)?;
+                if let Some(event) = event {
+                    enqueue_change(queue, routes, conn, event)?;
+                }
                 outbox::forget(conn, seqs).map_err(|e| e.to_string())
             }),
         );
         match outcome {
-            Ok(done) => match done.change {
-                Some(change) => {
+            Ok(done) => {
+                if let Some(change) = done.change {
                     self.published_change(change);
-                    true
                 }
-                None => false,
-            },
+                // The request's outbox rows went with the apply, changed or not.
+                true
+            }
             Err(e) => {
                 tracing::warn!("entity mutation {kind}/{id} left nothing: {e}");
                 false
