@@ -49,7 +49,7 @@ fn mutate(
         host,
         &request(id, op),
         Box::new(|_conn, event| {
-            emitted.borrow_mut().push(event.clone());
+            emitted.borrow_mut().extend(event.cloned());
             Ok(())
         }),
     )

@@ -40,7 +40,7 @@ pub fn serve_on(dir: &Path, db: &std::ffi::OsStr, extra: &[&str]) -> Served {
         .arg("--plugin")
         .arg(&plugin)
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .arg("--artifact-cache")
         .arg(dir.join("cache"))
         .args([
