@@ -185,3 +185,25 @@ fn a_statement_running_at_the_deadline_is_cancelled_and_nothing_stays() {
     let mut read = Transaction::begin_read_only(db.checkout().unwrap(), None).unwrap();
     assert!(read.query("SELECT id FROM t", &[]).unwrap().rows.is_empty());
 }
+
+/// PostgreSQL aborts a transaction at a failed statement and then answers `COMMIT` with a
+/// rollback, not an error: the host must not take that for a commit.
+#[test]
+fn a_failed_host_statement_fails_the_commit_instead_of_a_quiet_rollback() {
+    let db = database();
+    let tx = begin(&db);
+    let conn = tx.host_connection().unwrap();
+    conn.execute("INSERT INTO t (id) VALUES (?)", &[SqlValue::Integer(1)])
+        .unwrap();
+    let duplicate = conn
+        .execute("INSERT INTO t (id) VALUES (?)", &[SqlValue::Integer(1)])
+        .unwrap_err();
+    assert!(
+        matches!(duplicate, SqlError::Constraint(_)),
+        "{duplicate:?}"
+    );
+    let error = tx.commit().unwrap_err();
+    assert!(error.to_string().contains("aborted"), "{error}");
+    let mut read = Transaction::begin_read_only(db.checkout().unwrap(), None).unwrap();
+    assert!(read.query("SELECT id FROM t", &[]).unwrap().rows.is_empty());
+}

@@ -198,9 +198,15 @@ impl SqlConnection {
         self.query(sql, &[])?.iter().map(|r| r.get(0)).collect()
     }
 
-    /// Whether a transaction is open.
+    /// Whether a transaction is open (one the database has aborted included: it still needs
+    /// its rollback).
     pub fn in_transaction(&self) -> bool {
         on_backend!(self, c => c.in_transaction())
+    }
+
+    /// Whether the open transaction can still do work and commit.
+    pub fn transaction_usable(&self) -> bool {
+        on_backend!(self, c => c.transaction_usable())
     }
 
     /// Begins a transaction: a write transaction takes the database's write lock at once

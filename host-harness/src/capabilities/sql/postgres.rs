@@ -59,9 +59,24 @@ struct State {
     /// The implicit savepoint of the last guest statement, which succeeded, is still open:
     /// its release rides along with the next batch instead of costing a round trip now.
     savepoint_open: bool,
+    /// A statement outside any savepoint failed on the server: PostgreSQL has aborted the
+    /// transaction, and its `COMMIT` would quietly roll back. Only a rollback may follow.
+    aborted: bool,
 }
 
 impl State {
+    /// Classifies a failure of a statement run outside the implicit savepoint; one the server
+    /// saw (anything but a parameter the client could not encode) aborted the transaction.
+    fn noting_abort<T>(&mut self, result: Result<T, postgres::Error>) -> Result<T, SqlError> {
+        result.map_err(|e| {
+            let error = classify(e);
+            if self.in_transaction && !matches!(error, SqlError::Parameters(_)) {
+                self.aborted = true;
+            }
+            error
+        })
+    }
+
     /// `sql` preceded by the release of an open implicit savepoint, so that a host batch
     /// (a guest savepoint, say) is never nested inside it.
     fn after_release(&mut self, sql: &str) -> String {
@@ -95,6 +110,7 @@ impl PgConnection {
                 generation: SCHEMA_GENERATION.load(Ordering::SeqCst),
                 in_transaction: false,
                 savepoint_open: false,
+                aborted: false,
             }),
             cancel,
             read_only: AtomicBool::new(false),
@@ -112,37 +128,41 @@ impl PgConnection {
         self.state().client.is_closed()
     }
 
-    /// Whether a transaction is open.
+    /// Whether a transaction is open on the server (an aborted one included: it still needs
+    /// its rollback).
     pub fn in_transaction(&self) -> bool {
         let state = self.state();
         state.in_transaction && !state.client.is_closed()
+    }
+
+    /// Whether the open transaction can still do work and commit.
+    pub fn transaction_usable(&self) -> bool {
+        let state = self.state();
+        state.in_transaction && !state.aborted && !state.client.is_closed()
     }
 
     /// Runs one or more host statements without parameters.
     pub fn batch(&self, sql: &str) -> Result<(), SqlError> {
         let mut state = self.state();
         let sql = state.after_release(sql);
-        state.client.batch_execute(&sql).map_err(classify)
+        let result = state.client.batch_execute(&sql);
+        state.noting_abort(result)
     }
 
     /// Runs one host statement; answers the number of rows it changed.
     pub fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, SqlError> {
         let mut state = self.state();
         let statement = prepare(&mut state, sql)?;
-        state
-            .client
-            .execute(&statement, &as_params(params))
-            .map_err(classify)
+        let result = state.client.execute(&statement, &as_params(params));
+        state.noting_abort(result)
     }
 
     /// Runs one host statement that returns rows.
     pub fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, SqlError> {
         let mut state = self.state();
         let statement = prepare(&mut state, sql)?;
-        let rows = state
-            .client
-            .query(&statement, &as_params(params))
-            .map_err(classify)?;
+        let result = state.client.query(&statement, &as_params(params));
+        let rows = state.noting_abort(result)?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
@@ -167,6 +187,7 @@ impl PgConnection {
             classify(e)
         })?;
         state.in_transaction = true;
+        state.aborted = false;
         self.write_transaction.store(!read_only, Ordering::SeqCst);
         Ok(())
     }
@@ -174,8 +195,17 @@ impl PgConnection {
     /// Commits the open transaction.
     pub fn commit(&self) -> Result<(), SqlError> {
         let mut state = self.state();
-        let result = state.client.batch_execute("COMMIT").map_err(classify);
+        let result = if state.aborted {
+            let _ = state.client.batch_execute("ROLLBACK");
+            Err(SqlError::Database(
+                "a statement failed and PostgreSQL aborted the transaction; nothing was kept"
+                    .into(),
+            ))
+        } else {
+            state.client.batch_execute("COMMIT").map_err(classify)
+        };
         state.in_transaction = false;
+        state.aborted = false;
         state.savepoint_open = false;
         if result.is_ok() && self.write_transaction.swap(false, Ordering::SeqCst) {
             count_commit();
@@ -191,6 +221,7 @@ impl PgConnection {
         let mut state = self.state();
         state.in_transaction = false;
         state.savepoint_open = false;
+        state.aborted = false;
         self.write_transaction.store(false, Ordering::SeqCst);
         self.migrated.store(false, Ordering::SeqCst);
         state.client.batch_execute("ROLLBACK").map_err(classify)
@@ -262,12 +293,10 @@ impl PgConnection {
             // Released with the next batch or statement; a commit releases it anyway.
             state.savepoint_open = true;
         } else {
-            state
-                .client
-                .batch_execute(
-                    "ROLLBACK TO SAVEPOINT host_statement; RELEASE SAVEPOINT host_statement",
-                )
-                .map_err(classify)?;
+            let undone = state.client.batch_execute(
+                "ROLLBACK TO SAVEPOINT host_statement; RELEASE SAVEPOINT host_statement",
+            );
+            state.noting_abort(undone)?;
         }
         result
     }

@@ -139,6 +139,12 @@ impl SqliteConnection {
         !self.conn.is_autocommit()
     }
 
+    /// Whether the open transaction can still do work and commit (SQLite ends a transaction
+    /// it cannot go on with by itself).
+    pub fn transaction_usable(&self) -> bool {
+        self.in_transaction()
+    }
+
     /// Runs one or more host statements without parameters.
     pub fn batch(&self, sql: &str) -> Result<(), SqlError> {
         self.conn.execute_batch(sql).map_err(|e| classify(e, None))

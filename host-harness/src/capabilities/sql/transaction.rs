@@ -88,7 +88,7 @@ impl Transaction {
         if let (Err(SqlError::Unavailable(reason)), None) = (&result, &self.fault) {
             self.fault = Some(reason.clone());
         }
-        let alive = self.conn.as_ref().is_some_and(|c| c.in_transaction());
+        let alive = self.conn.as_ref().is_some_and(|c| c.transaction_usable());
         if alive {
             result
         } else {
