@@ -129,3 +129,23 @@ pub fn database_contents(db: &Database) -> Vec<(String, Vec<Vec<SqlValue>>)> {
         })
         .collect()
 }
+
+/// Every scenario file: `tests/scenarios/*.json` and the bundled demo scenarios of
+/// `host-harness/scenarios/` (what `slo-host demo` runs), sorted.
+pub fn scenario_files() -> Vec<std::path::PathBuf> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> = [
+        root.join("scenarios"),
+        root.join("../host-harness/scenarios"),
+    ]
+    .iter()
+    .flat_map(|dir| {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+    })
+    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    .collect();
+    files.sort();
+    files
+}

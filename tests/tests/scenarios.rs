@@ -2,32 +2,11 @@
 //! component and must hold all its expectations; a new scenario is added by dropping a file
 //! there.
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 use slo_host::artifacts::SLO_PLUGIN_COMPONENT;
 use slo_host::capabilities::sql::Database;
 use slo_host::scenario;
-
-/// Every scenario file: `tests/scenarios/*.json` and the bundled demo scenarios of
-/// `host-harness/scenarios/` (what `slo-host demo` runs).
-fn scenario_files() -> Vec<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<PathBuf> = [
-        root.join("scenarios"),
-        root.join("../host-harness/scenarios"),
-    ]
-    .iter()
-    .flat_map(|dir| {
-        std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-    })
-    .filter(|p| p.extension().is_some_and(|x| x == "json"))
-    .collect();
-    files.sort();
-    files
-}
+use slo_tests::scenario_files;
 
 fn run(path: &std::path::Path) -> Value {
     let parsed = scenario::parse_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -170,11 +170,7 @@ impl SqliteConnection {
             let mut cursor = stmt.query(rusqlite::params_from_iter(params.iter()))?;
             let mut rows = Vec::new();
             while let Some(row) = cursor.next()? {
-                let mut values = Vec::with_capacity(width);
-                for i in 0..width {
-                    values.push(from_ref(row.get_ref(i)?));
-                }
-                rows.push(Row(values));
+                rows.push(Row(row_values(row, width)?));
             }
             Ok(rows)
         };
@@ -225,11 +221,7 @@ impl SqliteConnection {
                         )),
                     ));
                 }
-                let mut values = Vec::with_capacity(width);
-                for i in 0..width {
-                    values.push(from_ref(row.get_ref(i)?));
-                }
-                rows.push(values);
+                rows.push(row_values(row, width)?);
             }
             Ok(Rows { columns, rows })
         })
@@ -396,6 +388,11 @@ impl rusqlite::ToSql for SqlValue {
             SqlValue::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
+}
+
+/// The `width` columns of `row`.
+fn row_values(row: &rusqlite::Row<'_>, width: usize) -> rusqlite::Result<Vec<SqlValue>> {
+    (0..width).map(|i| row.get_ref(i).map(from_ref)).collect()
 }
 
 /// Converts a column value read from SQLite. Text that is not UTF-8 is replaced lossily
