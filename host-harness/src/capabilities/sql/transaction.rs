@@ -107,11 +107,6 @@ impl Transaction {
         Ok(self.conn()?)
     }
 
-    /// Which engine the transaction runs on.
-    pub fn dialect(&self) -> Result<super::Dialect, SqlError> {
-        Ok(self.conn()?.dialect())
-    }
-
     /// Runs a guest statement that returns rows (at most [`MAX_ROWS`] rows).
     pub fn query(&mut self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
         let result = self.query_inner(statement, params);
