@@ -164,8 +164,44 @@ fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Stops and removes the clusters of earlier processes that were killed before their exit
+/// handler ran (`slo-pg-<pid>` whose process is gone).
+fn reap_abandoned(bin: &Path) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("slo-pg-")
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+        if alive {
+            continue;
+        }
+        let data = entry.path().join("data");
+        let running = data.join("postmaster.pid").exists();
+        let stopped = !running
+            || as_server_user(&bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "stop"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+        if stopped {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn start_cluster() -> anyhow::Result<String> {
     let bin = server_binaries()?;
+    reap_abandoned(&bin);
     let dir = std::env::temp_dir().join(format!("slo-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).context("cannot create the cluster directory")?;
