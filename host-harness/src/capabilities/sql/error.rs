@@ -47,6 +47,11 @@ impl SqlError {
         ))
     }
 
+    /// A query returned more rows than one call may carry.
+    pub fn too_many_rows(max_rows: usize) -> Self {
+        SqlError::Refused(too_many_rows_reason(max_rows))
+    }
+
     /// `execute` was given a statement that returns rows.
     pub fn returns_rows() -> Self {
         SqlError::Refused("the statement returns rows: use query, not execute".into())
@@ -56,4 +61,9 @@ impl SqlError {
     pub fn is_interrupted(&self) -> bool {
         *self == Self::interrupted()
     }
+}
+
+/// Why a query's rows were refused (see [`SqlError::too_many_rows`]).
+pub fn too_many_rows_reason(max_rows: usize) -> String {
+    format!("the query returns more than {max_rows} rows: page it with LIMIT")
 }

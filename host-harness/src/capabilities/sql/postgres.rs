@@ -324,9 +324,7 @@ impl PgConnection {
             use postgres::fallible_iterator::FallibleIterator;
             while let Some(row) = cursor.next().map_err(classify)? {
                 if rows.len() == max_rows {
-                    return Err(SqlError::Refused(format!(
-                        "the query returns more than {max_rows} rows: page it with LIMIT"
-                    )));
+                    return Err(SqlError::too_many_rows(max_rows));
                 }
                 rows.push(
                     (0..row.len())

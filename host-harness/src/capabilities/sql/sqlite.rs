@@ -14,7 +14,7 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 
-use super::error::{SqlError, READ_ONLY_DENIAL};
+use super::error::{too_many_rows_reason, SqlError, READ_ONLY_DENIAL};
 use super::guest_policy;
 use super::value::{Row, Rows, SqlValue};
 use super::HOST_TABLE_PREFIX;
@@ -214,11 +214,10 @@ impl SqliteConnection {
             let mut cursor = stmt.query(rusqlite::params_from_iter(params.iter()))?;
             while let Some(row) = cursor.next()? {
                 if rows.len() == max_rows {
+                    // Classified back into `SqlError::too_many_rows` (TOOBIG is a refusal).
                     return Err(rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
-                        Some(format!(
-                            "the query returns more than {max_rows} rows: page it with LIMIT"
-                        )),
+                        Some(too_many_rows_reason(max_rows)),
                     ));
                 }
                 rows.push(row_values(row, width)?);
@@ -275,23 +274,17 @@ impl SqliteConnection {
     }
 }
 
-/// Whether `action` changes the database.
+/// Whether `action` changes the database: its data or its schema.
 fn writes(action: &AuthAction<'_>) -> bool {
-    matches!(
-        action,
-        AuthAction::Insert { .. }
-            | AuthAction::Update { .. }
-            | AuthAction::Delete { .. }
-            | AuthAction::CreateTable { .. }
-            | AuthAction::CreateIndex { .. }
-            | AuthAction::CreateView { .. }
-            | AuthAction::DropTable { .. }
-            | AuthAction::DropIndex { .. }
-            | AuthAction::DropView { .. }
-            | AuthAction::AlterTable { .. }
-            | AuthAction::Reindex { .. }
-            | AuthAction::Analyze { .. }
-    )
+    changes_schema(action)
+        || matches!(
+            action,
+            AuthAction::Insert { .. }
+                | AuthAction::Update { .. }
+                | AuthAction::Delete { .. }
+                | AuthAction::Reindex { .. }
+                | AuthAction::Analyze { .. }
+        )
 }
 
 fn host_table(name: &str) -> bool {
