@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[HostMigration] = &[
         id: "0006_platform",
         sql: persistence::SCHEMA,
     },
+    HostMigration {
+        id: "0007_cluster",
+        sql: crate::cluster::schema::SCHEMA,
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _host_schema (
@@ -110,6 +114,8 @@ mod tests {
             "_host_entity_changes",
             "_host_platform_systems",
             "_host_schema",
+            "_host_instances",
+            "_host_cron_firings",
         ] {
             assert!(
                 tables.iter().any(|t| t == table),

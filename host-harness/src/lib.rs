@@ -17,6 +17,7 @@ pub mod bench;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;
+pub mod cluster;
 pub mod host;
 pub mod host_schema;
 pub mod inspect;

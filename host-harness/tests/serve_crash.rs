@@ -156,7 +156,12 @@ fn sigkill_on_postgres_never_leaves_health_and_downtime_out_of_step() {
 
 fn crash_rounds(dir: &std::path::Path, db: &std::ffi::OsStr) {
     std::fs::copy(SLO_PLUGIN_PATH, dir.join("plugin.wasm")).unwrap();
-    let serve = |dir: &std::path::Path, extra: &[&str]| serve_on(dir, db, extra);
+    // One instance name across restarts: a restarted instance takes back what it leased.
+    let serve = |dir: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["--instance", "crash-test"];
+        args.extend_from_slice(extra);
+        serve_on(dir, db, &args)
+    };
     {
         let server = serve(dir, &[]);
         for id in (0..LOADED_SYSTEMS)

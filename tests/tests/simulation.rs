@@ -214,6 +214,7 @@ fn a_restart_mid_job_redelivers_the_job_to_the_next_process() {
                 dedupe: true,
                 delay_ms: 0,
                 priority: 0,
+                ordering_key: None,
             })
             .unwrap();
         let taken = sim.queue().take_due().unwrap().expect("the job is due");

@@ -9,10 +9,12 @@
 //! * `transitions`: row 5, end-to-end health transitions per second, with a breakdown.
 //! * `swap`: row 6, hot-swap latency.
 //! * `serve_load`: row 9, `slo-host serve` under a mixed HTTP load.
+//! * `cluster`: row 10, row 5 on 1, 2 and 3 cluster instances sharing one PostgreSQL.
 //! * `footprint`: row 7, component size and linear memory.
 //! * [`instructions`]: row 8, fuel counts against their baseline.
 //! * [`fixtures`]: objectives with many downtime events, and the computeStatus invocation.
 
+mod cluster;
 mod compute;
 mod daily;
 mod engine;
@@ -47,7 +49,7 @@ pub struct Row {
 }
 
 /// Every row `slo-host bench` can run.
-pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9];
+pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 /// A progress bar on stderr for a long benchmark (hidden when stderr is not a terminal).
 pub struct Progress {
@@ -131,6 +133,9 @@ pub fn run(rows: &[u32], effort: Effort, progress: &Progress) -> anyhow::Result<
     }
     if wanted(9) {
         out.extend(serve_load::rows(quick, progress)?);
+    }
+    if wanted(10) {
+        out.extend(Engine::Postgres.rows(10, || cluster::rows(quick, progress))?);
     }
     Ok(out)
 }

@@ -210,12 +210,42 @@ pub fn persist(
     Ok(seqs)
 }
 
-/// Deletes the rows of routed entries, on `conn` (inside the transaction that routed them).
+/// Deletes the rows of routed entries, on `conn` (inside the transaction that routed them). A
+/// row already gone was routed by another instance (it swept it up as an orphan): that is an
+/// error, so the transaction that would route it a second time rolls back.
 pub fn forget(conn: &SqlConnection, seqs: &[i64]) -> Result<(), SqlError> {
     for seq in seqs {
-        conn.execute("DELETE FROM _host_outbox WHERE seq = ?", sql_params![*seq])?;
+        let deleted = conn.execute("DELETE FROM _host_outbox WHERE seq = ?", sql_params![*seq])?;
+        if deleted == 0 {
+            return Err(SqlError::Constraint(format!(
+                "outbox row {seq} was already routed"
+            )));
+        }
     }
     Ok(())
+}
+
+/// Whether outbox row `seq` is still waiting to be routed.
+pub fn exists(conn: &SqlConnection, seq: i64) -> Result<bool, SqlError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq FROM _host_outbox WHERE seq = ?",
+            sql_params![seq],
+        )?
+        .is_some())
+}
+
+/// The newest row written before `before_ms` (0 when there is none): in a cluster, rows that
+/// old were left by an instance that died between its commit and its routing.
+pub fn last_seq_before(conn: &SqlConnection, before_ms: i64) -> Result<i64, SqlError> {
+    Ok(conn
+        .query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM _host_outbox WHERE at_ms < ?",
+            sql_params![before_ms],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// The newest outbox row (0 when there is none): rows up to it were written before this call.

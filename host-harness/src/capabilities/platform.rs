@@ -25,6 +25,12 @@ pub trait PlatformServices: Send + Sync {
     /// Runs `procedure` of platform plugin `plugin_id` with JSON `input`; answers JSON.
     fn call(&self, plugin_id: &str, procedure: &str, input: &str) -> Result<String, PluginError>;
 
+    /// Called before every invocation, once its transaction began: a platform whose state is
+    /// shared with other hosts re-reads it here if it changed (nothing by default).
+    fn before_invocation(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
     /// The entity kinds the platform's modules own (none by default).
     fn entity_kinds(&self) -> Vec<NativeKind> {
         Vec::new()

@@ -4,14 +4,21 @@
 //! is FIFO within a priority (higher first); a job id de-duplicates while a copy is pending;
 //! a failed attempt is retried after 2^attempt seconds on the host clock up to the group's
 //! `max_retries`, then recorded as a dead letter.
+//!
+//! Two ways to take work ([`Claims`]): one process alone takes a copy without writing (its
+//! handler's transaction completes it); several processes sharing a PostgreSQL queue lease
+//! copies in batches with `FOR UPDATE SKIP LOCKED`, as River, Oban and graphile-worker do, and
+//! rescue the copies of an instance whose lease lapsed. Copies with an ordering key (the
+//! changes of one entity) are taken one at a time per key, across the queue's groups, in order, so two
+//! instances never handle one entity's changes out of order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
 
 use super::clock::Clock;
-use super::sql::{Database, Row, SqlConnection, SqlError};
+use super::sql::{Database, Dialect, Row, SqlConnection, SqlError, SqlValue};
 use crate::sql_params;
 
 /// The queue's table (a host migration, see [`crate::host_schema`]).
@@ -49,6 +56,9 @@ pub struct NewJob {
     pub delay_ms: u64,
     /// Higher first.
     pub priority: i32,
+    /// Copies with the same key (in any consumer group of the queue) are handled one at a
+    /// time, in enqueue order, when several instances share the queue.
+    pub ordering_key: Option<String>,
 }
 
 /// One copy of a job handed to one consumer group.
@@ -102,6 +112,27 @@ pub enum FailOutcome {
     Dead,
 }
 
+/// How copies are taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claims {
+    /// One process consumes the queue, one delivery at a time: taking writes nothing.
+    Local,
+    /// Several processes share the queue (PostgreSQL): a take leases up to `batch` due copies
+    /// to `owner` for `lease_ms`, skipping rows another instance is taking. The owner's
+    /// heartbeat renews its leases ([`renew_leases`]); a lapsed lease makes the copy due again.
+    Leased {
+        /// The instance taking.
+        owner: String,
+        /// How long a lease lasts without renewal.
+        lease_ms: i64,
+        /// How many copies one take leases.
+        batch: usize,
+    },
+}
+
+/// The `NOTIFY` channel a leased enqueue signals, so idle instances wake at once.
+pub const WAKE_CHANNEL: &str = "slo_host_jobs";
+
 /// Why the queue could not do something.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
@@ -127,10 +158,31 @@ pub fn pending_count(db: &Database) -> Result<u64, QueueError> {
     Ok(count.and_then(|c| u64::try_from(c).ok()).unwrap_or(0))
 }
 
+/// Extends the leases `owner` holds to `until` (its heartbeat); answers how many.
+pub fn renew_leases(conn: &SqlConnection, owner: &str, until: i64) -> Result<u64, QueueError> {
+    Ok(conn.execute(
+        "UPDATE _host_queue_jobs SET lease_until = ? WHERE lease_owner = ? AND state = 'in_flight'",
+        sql_params![until, owner],
+    )?)
+}
+
+/// Puts every copy `owner` leased back in the queue (a stopping instance, or a restarted one
+/// whose earlier run was killed); answers how many.
+pub fn release_leases(conn: &SqlConnection, owner: &str) -> Result<u64, QueueError> {
+    Ok(conn.execute(
+        "UPDATE _host_queue_jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL \
+         WHERE lease_owner = ? AND state = 'in_flight'",
+        sql_params![owner],
+    )?)
+}
+
 /// The queue over the host database.
 pub struct Queue {
     db: Database,
     clock: Clock,
+    claims: Claims,
+    /// Copies leased by the last take and not handed out yet.
+    taken: Mutex<VecDeque<Delivery>>,
     /// queue → consumer group → max retries.
     consumers: Mutex<BTreeMap<String, BTreeMap<String, u32>>>,
 }
@@ -154,18 +206,44 @@ impl Queue {
     /// Opens the queue in `db`, creating its tables, and puts back every copy that was in
     /// flight when the host last stopped (it will be redelivered).
     pub fn open(db: Database, clock: Clock) -> Result<Self, QueueError> {
+        Self::open_with(db, clock, Claims::Local)
+    }
+
+    /// Opens the queue with the given way of taking copies. [`Claims::Local`] puts back every
+    /// copy in flight (this process was the only consumer); [`Claims::Leased`] puts back only
+    /// the copies its own owner name leased in an earlier run, and needs PostgreSQL.
+    pub fn open_with(db: Database, clock: Clock, claims: Claims) -> Result<Self, QueueError> {
         let conn = db.checkout()?;
         crate::host_schema::migrate(&conn)?;
-        conn.execute(
-            "UPDATE _host_queue_jobs SET state = 'queued' WHERE state = 'in_flight'",
-            &[],
-        )?;
+        match &claims {
+            Claims::Local => {
+                conn.execute(
+                    "UPDATE _host_queue_jobs SET state = 'queued' WHERE state = 'in_flight'",
+                    &[],
+                )?;
+            }
+            Claims::Leased { owner, .. } => {
+                if conn.dialect() != Dialect::Postgres {
+                    return Err(QueueError::Storage(SqlError::Refused(
+                        "a queue shared by several instances needs PostgreSQL".into(),
+                    )));
+                }
+                release_leases(&conn, owner)?;
+            }
+        }
         drop(conn);
         Ok(Queue {
             db,
             clock,
+            claims,
+            taken: Mutex::new(VecDeque::new()),
             consumers: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// How this queue takes copies.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
     }
 
     /// Registers `group` as a consumer of `queue` (re-registering updates `max_retries`).
@@ -182,12 +260,28 @@ impl Queue {
     /// plugin version declares them. Copies queued for a group no longer registered are kept,
     /// not dropped: they wait, undelivered, until a version consumes them again.
     pub fn replace_consumers(&self, consumers: &[(String, String, u32)]) {
-        let mut map = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
-        map.clear();
-        for (queue, group, max_retries) in consumers {
-            map.entry(queue.clone())
-                .or_default()
-                .insert(group.clone(), *max_retries);
+        {
+            let mut map = self.consumers.lock().unwrap_or_else(|p| p.into_inner());
+            map.clear();
+            for (queue, group, max_retries) in consumers {
+                map.entry(queue.clone())
+                    .or_default()
+                    .insert(group.clone(), *max_retries);
+            }
+        }
+        // Leased copies of a group no longer consumed go back for whoever consumes them.
+        let stale: Vec<Delivery> = {
+            let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+            let (keep, stale): (Vec<Delivery>, Vec<Delivery>) = taken
+                .drain(..)
+                .partition(|d| self.is_registered(&d.queue, &d.consumer_group));
+            *taken = keep.into();
+            stale
+        };
+        for d in stale {
+            if let Err(e) = self.release(&d) {
+                tracing::warn!("a leased copy {} could not be put back: {e}", d.seq);
+            }
         }
     }
 
@@ -247,6 +341,10 @@ impl Queue {
         let now = self.clock.now_ms();
         let due = now.saturating_add(i64::try_from(job.delay_ms).unwrap_or(i64::MAX));
         let mut added = 0;
+        let ordering_key = match self.claims {
+            Claims::Local => None,
+            Claims::Leased { .. } => job.ordering_key.as_deref(),
+        };
         for group in groups {
             let pending = if job.dedupe {
                 conn.query_row(
@@ -266,10 +364,14 @@ impl Queue {
                 format!("{}#{}", job.job_id, now)
             };
             conn.execute(
-                "INSERT INTO _host_queue_jobs (queue, consumer_group, job_id, payload, priority, enqueued_at, due_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued') ON CONFLICT DO NOTHING",
-                sql_params![&job.queue, group, job_id, &job.payload, job.priority, now, due],
+                "INSERT INTO _host_queue_jobs (queue, consumer_group, job_id, payload, priority, enqueued_at, due_at, state, ordering_key) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING",
+                sql_params![&job.queue, group, job_id, &job.payload, job.priority, now, due, ordering_key],
             )?;
             added += 1;
+        }
+        if added > 0 && matches!(self.claims, Claims::Leased { .. }) {
+            // Delivered at commit: idle instances wake at once instead of at their next poll.
+            conn.execute(&format!("SELECT pg_notify('{WAKE_CHANNEL}', '')"), &[])?;
         }
         Ok(added)
     }
@@ -286,6 +388,14 @@ impl Queue {
 
     /// [`Queue::take_due`] in the given order (fault injection reverses it).
     pub fn take_due_in(&self, order: DeliveryOrder) -> Result<Option<Delivery>, QueueError> {
+        if let Claims::Leased {
+            owner,
+            lease_ms,
+            batch,
+        } = &self.claims
+        {
+            return self.take_leased(owner, *lease_ms, *batch);
+        }
         let now = self.clock.now_ms();
         let conn = self.db.checkout()?;
         let sort = match order {
@@ -317,6 +427,117 @@ impl Queue {
             offset += PAGE;
         }
         Ok(next)
+    }
+
+    /// The next copy leased to this instance: from the last batch, else a new batch of due
+    /// copies (and copies whose lease lapsed), taken with `FOR UPDATE SKIP LOCKED` so that
+    /// instances taking at the same moment take different rows.
+    fn take_leased(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        batch: usize,
+    ) -> Result<Option<Delivery>, QueueError> {
+        if let Some(next) = self
+            .taken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+        {
+            return Ok(Some(next));
+        }
+        let pairs: Vec<(String, String)> = self
+            .consumers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|(q, groups)| groups.keys().map(move |g| (q.clone(), g.clone())))
+            .collect();
+        if pairs.is_empty() {
+            return Ok(None);
+        }
+        let now = self.clock.now_ms();
+        let registered = |alias: &str| {
+            vec![format!("({alias}.queue = ? AND {alias}.consumer_group = ?)"); pairs.len()]
+                .join(" OR ")
+        };
+        let (registered_j, registered_p) = (registered("j"), registered("p"));
+        let sql = format!(
+            "WITH picked AS (
+                SELECT j.seq FROM _host_queue_jobs j
+                WHERE ((j.state = 'queued' AND j.due_at <= ?) OR (j.state = 'in_flight' AND j.lease_until < ?))
+                  AND ({registered_j})
+                  AND (j.ordering_key IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM _host_queue_jobs p
+                        WHERE p.queue = j.queue AND p.ordering_key = j.ordering_key
+                          AND p.seq < j.seq AND p.state IN ('queued', 'in_flight')
+                          AND ({registered_p})))
+                ORDER BY j.priority DESC, j.due_at, j.seq
+                LIMIT ?
+                FOR UPDATE OF j SKIP LOCKED)
+             UPDATE _host_queue_jobs q SET state = 'in_flight', lease_owner = ?, lease_until = ?
+             FROM picked WHERE q.seq = picked.seq
+             RETURNING q.seq, q.queue, q.consumer_group, q.job_id, q.payload, q.attempt, q.enqueued_at, q.due_at, q.priority"
+        );
+        let mut params: Vec<SqlValue> = vec![now.into(), now.into()];
+        for _ in 0..2 {
+            for (queue, group) in &pairs {
+                params.push(queue.into());
+                params.push(group.into());
+            }
+        }
+        params.push(i64::try_from(batch.max(1)).unwrap_or(1).into());
+        params.push(owner.into());
+        params.push(now.saturating_add(lease_ms).into());
+        let rows = self.db.checkout()?.query(&sql, &params)?;
+        let mut leased = rows
+            .iter()
+            .map(|r| Ok((r.get::<i64>(8)?, delivery(r)?)))
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        leased.sort_by(|(pa, a), (pb, b)| {
+            pb.cmp(pa)
+                .then(a.due_at.cmp(&b.due_at))
+                .then(a.seq.cmp(&b.seq))
+        });
+        let mut taken = self.taken.lock().unwrap_or_else(|p| p.into_inner());
+        taken.extend(leased.into_iter().map(|(_, d)| d));
+        Ok(taken.pop_front())
+    }
+
+    /// Puts a leased copy back in the queue untouched (its group is no longer consumed here).
+    fn release(&self, delivery: &Delivery) -> Result<(), QueueError> {
+        if let Claims::Leased { owner, .. } = &self.claims {
+            self.db.checkout()?.execute(
+                "UPDATE _host_queue_jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL \
+                 WHERE seq = ? AND state = 'in_flight' AND lease_owner = ?",
+                sql_params![delivery.seq, owner],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Puts back every copy this instance leased and has not handed out (a stopping instance).
+    pub fn release_unstarted(&self) -> Result<(), QueueError> {
+        let unstarted: Vec<Delivery> = self
+            .taken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for d in unstarted {
+            self.release(&d)?;
+        }
+        Ok(())
+    }
+
+    /// The condition that a copy is still this taker's to finish.
+    fn still_mine(&self) -> (&'static str, Option<&str>) {
+        match &self.claims {
+            Claims::Local => ("state IN ('queued', 'in_flight')", None),
+            Claims::Leased { owner, .. } => {
+                ("state = 'in_flight' AND lease_owner = ?", Some(owner))
+            }
+        }
     }
 
     /// Deletes delivered copies enqueued before `before_ms` (dead letters are kept for
@@ -380,9 +601,12 @@ impl Queue {
     /// so that its writes and the completion commit together). `NotInFlight` when the copy is
     /// no longer in flight: nothing must then commit.
     pub fn complete_on(&self, conn: &SqlConnection, delivery: &Delivery) -> Result<(), QueueError> {
+        let (mine, owner) = self.still_mine();
+        let mut params = vec![SqlValue::Integer(delivery.seq)];
+        params.extend(owner.map(SqlValue::from));
         let changed = conn.execute(
-            "UPDATE _host_queue_jobs SET state = 'done' WHERE seq = ? AND state IN ('queued', 'in_flight')",
-            sql_params![delivery.seq],
+            &format!("UPDATE _host_queue_jobs SET state = 'done', lease_owner = NULL, lease_until = NULL WHERE seq = ? AND {mine}"),
+            &params,
         )?;
         if changed == 0 {
             return Err(QueueError::NotInFlight(delivery.seq));
@@ -394,20 +618,26 @@ impl Queue {
     /// dead letter.
     pub fn fail(&self, delivery: &Delivery, error: &str) -> Result<FailOutcome, QueueError> {
         let max = self.max_retries(&delivery.queue, &delivery.consumer_group);
+        let (mine, owner) = self.still_mine();
+        let owner = owner.map(SqlValue::from);
         if delivery.attempt < max {
             let backoff = 1000_i64.saturating_mul(1_i64 << delivery.attempt.min(30));
             let at = self.clock.now_ms().saturating_add(backoff);
+            let mut params = sql_params![at, error, delivery.seq].to_vec();
+            params.extend(owner);
             self.finish(
                 delivery.seq,
-                "UPDATE _host_queue_jobs SET state = 'queued', attempt = attempt + 1, due_at = ?, last_error = ? WHERE seq = ? AND state IN ('queued', 'in_flight')",
-                sql_params![at, error, delivery.seq],
+                &format!("UPDATE _host_queue_jobs SET state = 'queued', attempt = attempt + 1, due_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE seq = ? AND {mine}"),
+                &params,
             )?;
             Ok(FailOutcome::RetryAt(at))
         } else {
+            let mut params = sql_params![error, delivery.seq].to_vec();
+            params.extend(owner);
             self.finish(
                 delivery.seq,
-                "UPDATE _host_queue_jobs SET state = 'dead', last_error = ? WHERE seq = ? AND state IN ('queued', 'in_flight')",
-                sql_params![error, delivery.seq],
+                &format!("UPDATE _host_queue_jobs SET state = 'dead', last_error = ?, lease_owner = NULL, lease_until = NULL WHERE seq = ? AND {mine}"),
+                &params,
             )?;
             Ok(FailOutcome::Dead)
         }
@@ -444,6 +674,7 @@ mod tests {
             dedupe,
             delay_ms: 0,
             priority,
+            ordering_key: None,
         }
     }
 

@@ -7,7 +7,7 @@
 use std::str::FromStr;
 
 use super::clock::Clock;
-use super::sql::{Database, SqlError};
+use super::sql::{Database, SqlConnection, SqlError};
 use crate::sql_params;
 use chrono::{DateTime, Utc};
 use croner::Cron;
@@ -166,42 +166,26 @@ impl Scheduler {
 
     /// Takes the earliest job due at or before `until`, advancing it to its next match.
     pub fn take_due(&self, until: i64) -> Result<Option<DueJob>, ScheduleError> {
-        let conn = self.db.checkout()?;
-        let row = conn.query_row(
-            "SELECT job_id, queue, cron, payload, next_at FROM _host_recurring_jobs WHERE next_at <= ? ORDER BY next_at, job_id LIMIT 1",
-            sql_params![until],
-        )?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let (job_id, queue, pattern, payload, at): (String, String, String, String, i64) = (
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-            row.get(4)?,
-        );
-        let next = next_after(&job_id, &pattern, at)?;
-        conn.execute(
-            "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
-            sql_params![next, &job_id],
-        )?;
-        Ok(Some(DueJob {
-            job_id,
-            queue,
-            payload,
-            at,
-        }))
+        take_due_on(&*self.db.checkout()?, until)
     }
 
     /// Like [`Scheduler::take_due`], but a job that missed several firings (the host was down
     /// or busy) fires once, at its latest missed instant, and moves to its first match after
     /// `until`: a real-clock host that restarts after a day does not replay 1,440 minute runs.
     pub fn take_due_coalesced(&self, until: i64) -> Result<Option<DueJob>, ScheduleError> {
-        let Some(mut due) = self.take_due(until)? else {
+        self.take_due_coalesced_on(&*self.db.checkout()?, until)
+    }
+
+    /// [`Scheduler::take_due_coalesced`] on `conn`, inside the transaction open there (the
+    /// one that records and enqueues the firing).
+    pub fn take_due_coalesced_on(
+        &self,
+        conn: &SqlConnection,
+        until: i64,
+    ) -> Result<Option<DueJob>, ScheduleError> {
+        let Some(mut due) = take_due_on(conn, until)? else {
             return Ok(None);
         };
-        let conn = self.db.checkout()?;
         let row = conn
             .query_row(
                 "SELECT cron, next_at FROM _host_recurring_jobs WHERE job_id = ?",
@@ -227,6 +211,35 @@ impl Scheduler {
         )?;
         Ok(Some(due))
     }
+}
+
+/// Takes the earliest job due at or before `until` on `conn`, advancing it to its next match.
+fn take_due_on(conn: &SqlConnection, until: i64) -> Result<Option<DueJob>, ScheduleError> {
+    let row = conn.query_row(
+        "SELECT job_id, queue, cron, payload, next_at FROM _host_recurring_jobs WHERE next_at <= ? ORDER BY next_at, job_id LIMIT 1",
+        sql_params![until],
+    )?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let (job_id, queue, pattern, payload, at): (String, String, String, String, i64) = (
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    );
+    let next = next_after(&job_id, &pattern, at)?;
+    conn.execute(
+        "UPDATE _host_recurring_jobs SET next_at = ? WHERE job_id = ?",
+        sql_params![next, &job_id],
+    )?;
+    Ok(Some(DueJob {
+        job_id,
+        queue,
+        payload,
+        at,
+    }))
 }
 
 #[cfg(test)]

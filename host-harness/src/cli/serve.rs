@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use super::{component_bytes, RunOptions};
 use crate::capabilities::sql::DatabaseLocation;
+use crate::cluster::Membership;
 use crate::serve::{CallerTable, ServeOptions, Server};
 
 /// The flags of `slo-host serve`.
@@ -34,8 +35,29 @@ pub struct ServeArgs {
     /// The largest component file `POST /admin/swap` or `--watch` reads, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = crate::serve::component_file::DEFAULT_MAX_COMPONENT_BYTES)]
     pub max_component_bytes: u64,
+    /// On PostgreSQL, this instance's name in the cluster (unique; keep it across restarts
+    /// so the instance takes back what it leased). Default: the host name and the pid.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// On PostgreSQL, how long a job taken by this instance stays leased without a heartbeat
+    /// renewing it: a killed instance's jobs run elsewhere after this.
+    #[arg(long, value_name = "MS", default_value_t = 15_000)]
+    pub lease_ms: u64,
     #[command(flatten)]
     pub run: RunOptions,
+}
+
+/// The cluster membership `--instance` and `--lease-ms` ask for (used on PostgreSQL only).
+fn membership(args: &ServeArgs) -> Membership {
+    let mut membership = Membership::named(
+        args.instance
+            .clone()
+            .unwrap_or_else(Membership::default_name),
+    );
+    membership.lease = std::time::Duration::from_millis(args.lease_ms.max(1_000));
+    // An instance counts as gone a little before its leases lapse.
+    membership.gone_after = membership.lease.mul_f64(2.0 / 3.0);
+    membership
 }
 
 /// Runs `slo-host serve`.
@@ -58,6 +80,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         callers,
         http_threads: args.http_threads,
         max_component_bytes: args.max_component_bytes,
+        membership: Some(membership(&args)),
         ..ServeOptions::default()
     })?;
     print_banner(&server, &args, token_count)?;

@@ -7,6 +7,7 @@ pub mod native_kinds;
 pub mod persistence;
 mod services;
 pub mod simulation;
+pub mod state_sync;
 
 pub use services::{HealthStatus, Maintenance, SimulatedPlatform};
 pub use simulation::{Records, Simulation, SimulationError};

@@ -7,7 +7,7 @@
 //! `catalog-system` entity changes when it changes is the entity framework's job.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -74,6 +74,8 @@ struct State {
 pub struct SimulatedPlatform {
     clock: Clock,
     state: Mutex<State>,
+    /// In a cluster, the link that keeps the state equal to the shared database's.
+    sync: OnceLock<super::state_sync::PlatformSync>,
 }
 
 fn not_found(what: String) -> PluginError {
@@ -98,6 +100,32 @@ impl SimulatedPlatform {
         SimulatedPlatform {
             clock,
             state: Mutex::new(State::default()),
+            sync: OnceLock::new(),
+        }
+    }
+
+    /// Shares the platform state through `db` with the other instances of a cluster: from now
+    /// on [`SimulatedPlatform::refresh`] (which the host calls before every invocation)
+    /// re-reads the state whenever another instance changed it.
+    pub fn share_through(&self, db: crate::capabilities::sql::Database) {
+        let _ = self.sync.set(super::state_sync::PlatformSync::new(db));
+    }
+
+    /// In a cluster, re-reads the state if another instance changed it; answers the version
+    /// the state reflects (`None` outside a cluster).
+    pub fn refresh(&self) -> Result<Option<i64>, String> {
+        match self.sync.get() {
+            None => Ok(None),
+            Some(sync) => sync
+                .refresh(|saved| self.restore_persisted(saved).map_err(|e| e.to_string()))
+                .map(Some),
+        }
+    }
+
+    /// In a cluster, records that the state reflects `version` (a local change committed it).
+    pub fn set_loaded_version(&self, version: i64) {
+        if let Some(sync) = self.sync.get() {
+            sync.set_loaded(version);
         }
     }
 
@@ -299,6 +327,12 @@ struct HistoryInput {
 }
 
 impl PlatformServices for SimulatedPlatform {
+    fn before_invocation(&self) -> Result<(), PluginError> {
+        self.refresh().map(drop).map_err(|e| {
+            PluginError::Internal(format!("the platform state could not be read: {e}"))
+        })
+    }
+
     fn entity_kinds(&self) -> Vec<crate::capabilities::platform::NativeKind> {
         super::native_kinds::kinds()
     }

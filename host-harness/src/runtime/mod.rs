@@ -360,6 +360,12 @@ impl Runtime {
         // One deadline for wasm (epoch) and SQL (progress handler), counted from here: time
         // spent waiting for a connection is not charged to the plugin.
         before_call(transaction.as_ref()).map_err(fail)?;
+        // A platform shared with other hosts catches up now, under the transaction's locks.
+        services.platform.before_invocation().map_err(|e| {
+            fail(Failure::Host {
+                message: e.to_string(),
+            })
+        })?;
         let deadline = Instant::now() + limits.deadline;
         if let Some(tx) = transaction.as_mut() {
             tx.set_deadline(deadline);

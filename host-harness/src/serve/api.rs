@@ -178,6 +178,10 @@ pub fn handle(shared: &Shared, request: &Request) -> Reply {
 /// `GET /admin/systems`: the catalog with each system's effective health, read without
 /// waiting for the simulation.
 fn list_systems(shared: &Shared) -> Reply {
+    // In a cluster, another instance may have changed the catalog: catch up first.
+    if let Err(e) = shared.platform.refresh() {
+        return host_failure(e);
+    }
     let systems: Vec<Value> = shared
         .platform
         .systems()
@@ -243,8 +247,8 @@ fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
         "dependencies" => parse(body).and_then(|b| set_dependency(&mut shared.simulation(), b)),
         "swap" => parse::<SwapBody>(body)
             .and_then(|b| read_swap_file(shared, &b))
-            .and_then(|bytes| swap(&mut shared.simulation(), &bytes)),
-        "rollback" => rollback(&mut shared.simulation()),
+            .and_then(|bytes| swap(shared, &mut shared.simulation(), &bytes)),
+        "rollback" => rollback(shared, &mut shared.simulation()),
         _ => Err(Reply::error(
             404,
             "not-found",
@@ -267,6 +271,8 @@ fn host_failure(e: impl std::fmt::Display) -> Reply {
 }
 
 fn require_system(simulation: &Simulation, field: &str, id: &str) -> Result<(), Reply> {
+    // In a cluster, another instance may have added it: catch up first.
+    simulation.platform().refresh().map_err(host_failure)?;
     if simulation.platform().has_system(id) {
         Ok(())
     } else {
@@ -357,15 +363,23 @@ fn read_swap_file(shared: &Shared, body: &SwapBody) -> Result<Vec<u8>, Reply> {
         .map_err(|e| Reply::error(422, "swap-refused", format!("path: {e}")))
 }
 
-fn swap(simulation: &mut Simulation, bytes: &[u8]) -> Result<Value, Reply> {
-    let report = swap_to(simulation, bytes).map_err(|e| Reply::error(422, "swap-refused", e))?;
+fn swap(shared: &Shared, simulation: &mut Simulation, bytes: &[u8]) -> Result<Value, Reply> {
+    let report =
+        swap_to(shared, simulation, bytes).map_err(|e| Reply::error(422, "swap-refused", e))?;
     serde_json::to_value(&report).map_err(host_failure)
 }
 
 /// Hot-swaps the serving plugin to the component `bytes` (the admin endpoint and the watcher
 /// both come here) and logs the switch.
-pub fn swap_to(simulation: &mut Simulation, bytes: &[u8]) -> Result<SwapReport, String> {
+pub fn swap_to(
+    shared: &Shared,
+    simulation: &mut Simulation,
+    bytes: &[u8],
+) -> Result<SwapReport, String> {
     let report = simulation.swap_plugin(bytes).map_err(|e| e.to_string())?;
+    if let Err(e) = super::cluster::announce(shared, simulation, Some(bytes)) {
+        tracing::warn!("the swap could not be recorded for the cluster: {e}");
+    }
     tracing::info!(
         "swapped {} {} → {} {} in {:.1} ms",
         report.from.version,
@@ -377,13 +391,50 @@ pub fn swap_to(simulation: &mut Simulation, bytes: &[u8]) -> Result<SwapReport, 
     Ok(report)
 }
 
-fn rollback(simulation: &mut Simulation) -> Result<Value, Reply> {
+fn rollback(shared: &Shared, simulation: &mut Simulation) -> Result<Value, Reply> {
     let before = simulation.host().plugin().map(|p| VersionInfo::of(&p));
     simulation
         .rollback_plugin()
         .map_err(|e| Reply::error(409, "conflict", e.to_string()))?;
+    if let Err(e) = super::cluster::announce(shared, simulation, None) {
+        tracing::warn!("the rollback could not be recorded for the cluster: {e}");
+    }
     let after = simulation.host().plugin().map(|p| VersionInfo::of(&p));
     Ok(json!({ "from": before, "to": after }))
+}
+
+/// The cluster this instance belongs to: its name, the version the cluster serves, and every
+/// registered instance with the version it serves and its heartbeat's age (`null` outside a
+/// cluster).
+fn cluster_status(shared: &Shared, now: i64) -> Value {
+    let Some(membership) = &shared.membership else {
+        return Value::Null;
+    };
+    let read = || -> Result<Value, crate::capabilities::sql::SqlError> {
+        let conn = shared.database.checkout()?;
+        let serving = crate::cluster::serving::current(&conn)?;
+        let instances: Vec<Value> = crate::cluster::registry::all(&conn)?
+            .into_iter()
+            .map(|i| {
+                let age = now.saturating_sub(i.heartbeat_at);
+                json!({
+                    "name": i.name,
+                    "address": i.address,
+                    "servingVersion": i.serving_version,
+                    "servingDigest": i.serving_digest,
+                    "heartbeatAgeMs": age,
+                    "live": age <= membership.gone_after_ms(),
+                    "followError": i.follow_error,
+                })
+            })
+            .collect();
+        Ok(json!({
+            "instance": membership.instance,
+            "servingDigest": serving.map(|s| s.digest),
+            "instances": instances,
+        }))
+    };
+    read().unwrap_or_else(|e| json!({ "instance": membership.instance, "error": e.to_string() }))
 }
 
 fn status(shared: &Shared) -> Reply {
@@ -401,6 +452,7 @@ fn status(shared: &Shared) -> Reply {
         "database": shared.database.location().name(),
         "now": to_rfc3339(now),
         "uptimeMs": u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "cluster": cluster_status(shared, now),
     });
     Reply::ok(&body)
 }

@@ -13,6 +13,10 @@ use super::shared::Shared;
 /// thread, or a clock that jumped, is noticed within this).
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
+/// The longest a cluster instance's driver sleeps: it also notices, this often, that another
+/// instance swapped the version the cluster serves (a `LISTEN` wakes it for new work).
+const CLUSTER_MAX_SLEEP: Duration = Duration::from_millis(200);
+
 /// After a failed tick (the database is locked, say), wait this long before the next.
 const AFTER_FAILURE: Duration = Duration::from_millis(500);
 
@@ -30,14 +34,19 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
 }
 
 fn run(shared: &Shared) {
+    let max_sleep = if shared.membership.is_some() {
+        CLUSTER_MAX_SLEEP
+    } else {
+        MAX_SLEEP
+    };
     while !shared.is_stopping() {
         let sleep = match tick(shared) {
             Ok(Some(next_due_at)) => {
                 let now = shared.simulation().clock().now_ms();
                 let until = u64::try_from(next_due_at.saturating_sub(now)).unwrap_or(0);
-                Duration::from_millis(until).min(MAX_SLEEP)
+                Duration::from_millis(until).min(max_sleep)
             }
-            Ok(None) => MAX_SLEEP,
+            Ok(None) => max_sleep,
             Err(error) => {
                 tracing::warn!("driver tick failed, retrying: {error}");
                 AFTER_FAILURE
@@ -52,6 +61,7 @@ fn run(shared: &Shared) {
 /// Runs everything due now; answers when the next thing is due.
 fn tick(shared: &Shared) -> Result<Option<i64>, String> {
     let mut simulation = shared.simulation();
+    super::cluster::follow(shared, &mut simulation).map_err(|e| e.to_string())?;
     let next = simulation.run_due().map_err(|e| e.to_string())?;
     simulation
         .trim_history(KEEP_RECORDS, KEEP_DELIVERED_MS)

@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod callers;
+pub mod cluster;
 pub mod component_file;
 mod driver;
 pub mod http;
@@ -44,6 +45,7 @@ pub use shared::WatchStatus;
 
 use crate::capabilities::clock::Clock;
 use crate::capabilities::sql::{Database, DatabaseLocation};
+use crate::cluster::Membership;
 use crate::host::{HostConfig, VersionInfo};
 use crate::platform::simulation::{Simulation, SimulationOptions};
 
@@ -75,6 +77,9 @@ pub struct ServeOptions {
     /// The HTTP layer's timeouts and limits (`listen` and the thread count come from the
     /// fields above).
     pub http: http::HttpOptions,
+    /// On PostgreSQL, this instance's name and timings in the cluster (`None`: the default
+    /// name, hostname and pid, with the default timings). Ignored on SQLite.
+    pub membership: Option<Membership>,
 }
 
 impl Default for ServeOptions {
@@ -92,6 +97,7 @@ impl Default for ServeOptions {
             http_threads: 4,
             max_component_bytes: component_file::DEFAULT_MAX_COMPONENT_BYTES,
             http: http::HttpOptions::default(),
+            membership: None,
         }
     }
 }
@@ -104,6 +110,7 @@ pub struct Server {
     http: Option<http::HttpServer>,
     driver: Option<JoinHandle<()>>,
     watcher: Option<watch::ComponentWatcher>,
+    cluster: Option<cluster::ClusterMember>,
     /// Held for the life of the server (file databases only).
     _lock: Option<lock::DatabaseLock>,
 }
@@ -145,11 +152,22 @@ impl Server {
             artifact_cache: options.artifact_cache.clone(),
             ..HostConfig::default()
         };
-        let simulation = Simulation::start_with(
+        // Every `serve` on PostgreSQL is an instance of the cluster on that database.
+        let membership = match &options.database {
+            Some(DatabaseLocation::Postgres(_)) => Some(
+                options
+                    .membership
+                    .clone()
+                    .unwrap_or_else(|| Membership::named(Membership::default_name())),
+            ),
+            _ => None,
+        };
+        let simulation = Simulation::start_member(
             config,
             database,
             &options.component,
             SimulationOptions::default(),
+            membership,
         )
         .context("the component could not be loaded")?;
         let shared = Arc::new(shared::Shared::new(
@@ -165,6 +183,15 @@ impl Server {
                 ..options.http.clone()
             },
         )?;
+        let cluster = match &options.database {
+            Some(DatabaseLocation::Postgres(url)) => Some(cluster::join(
+                shared.clone(),
+                url,
+                &http.addr().to_string(),
+                &options.component,
+            )?),
+            _ => None,
+        };
         let watcher = match (&options.component_path, options.watch) {
             (Some(path), true) => Some(watch::watch(shared.clone(), path)?),
             _ => None,
@@ -176,6 +203,7 @@ impl Server {
             http: Some(http),
             driver,
             watcher,
+            cluster,
             _lock: lock,
         })
     }
@@ -213,6 +241,9 @@ impl Server {
         }
         if let Some(driver) = self.driver.take() {
             let _ = driver.join();
+        }
+        if let Some(member) = self.cluster.take() {
+            member.leave();
         }
         let simulation = self.shared.simulation();
         let queued = simulation.queue().queued_count()?;

@@ -47,6 +47,10 @@ pub struct Shared {
     pub watch: Mutex<Option<WatchStatus>>,
     /// When the server started.
     pub started: Instant,
+    /// This instance's place in a cluster (a PostgreSQL database), if it is in one.
+    pub membership: Option<crate::cluster::Membership>,
+    /// What the instance last did about the cluster's serving version.
+    pub follow: Mutex<super::cluster::FollowState>,
     wake: (Mutex<bool>, Condvar),
 }
 
@@ -59,8 +63,14 @@ impl Shared {
         max_component_bytes: u64,
     ) -> anyhow::Result<Self> {
         simulation.restore_platform()?;
-        simulation.recover_outbox()?;
+        if simulation.membership().is_none() {
+            // In a cluster, rows another instance has not routed yet are not orphans: the
+            // driver's periodic sweep takes only rows older than the gone-after limit.
+            simulation.recover_outbox()?;
+        }
         Ok(Shared {
+            membership: simulation.membership().cloned(),
+            follow: Mutex::new(super::cluster::FollowState::default()),
             host: simulation.host_handle(),
             platform: simulation.platform_handle(),
             database: simulation.database().clone(),

@@ -122,7 +122,7 @@ fn on_change(shared: &Shared, component: &Path, seen: &mut FileState) {
     if shared.host.plugin().is_some_and(|p| p.digest() == digest) {
         return;
     }
-    let outcome = swap_to(&mut shared.simulation(), &bytes);
+    let outcome = swap_to(shared, &mut shared.simulation(), &bytes);
     let mut status = shared.watch_status();
     let Some(status) = status.as_mut() else {
         return;

@@ -35,15 +35,22 @@ use crate::capabilities::entities::{
     self as framework, ChangeActor, ChangeEvent, Deriver, MutationRequest, ENTITY_CHANGED_QUEUE,
 };
 use crate::capabilities::outbox::{self, EntityOperation, OutboxEntry};
-use crate::capabilities::queue::{Delivery, DeliveryOrder, FailOutcome, NewJob, Queue};
+use crate::capabilities::queue::{
+    Claims, Delivery, DeliveryOrder, FailOutcome, NewJob, Queue, QueueError,
+};
 use crate::capabilities::scheduler::Scheduler;
 use crate::capabilities::sql::Transaction;
 use crate::capabilities::sql::{Database, SqlConnection, SqlError};
+use crate::cluster::{registry, Membership};
 use crate::host::{HostConfig, PluginHost};
 use crate::runtime::Failure;
 
 /// Most deliveries one settle may run before it reports a runaway loop.
 pub const SETTLE_LIMIT: usize = 100_000;
+
+/// Most deliveries one settle of a cluster instance runs before it lets others use the
+/// simulation (the rest stay queued, for the next tick or another instance).
+const CLUSTER_SETTLE_SLICE: usize = 32;
 
 /// How the simulated platform runs: its size and the faults it injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +76,7 @@ impl Default for SimulationOptions {
 }
 
 mod automations;
+mod cluster_sync;
 mod platform_changes;
 mod records;
 mod routing;
@@ -83,6 +91,9 @@ pub enum SimulationError {
     /// Host, queue or scheduler failure.
     #[error("{0}")]
     Host(String),
+    /// Another cluster instance changed the platform first: the change is made again.
+    #[error("the platform state changed under this change")]
+    StalePlatform,
     /// A settle did not come to rest.
     #[error(
         "settling did not finish after {SETTLE_LIMIT} deliveries: a plugin keeps producing work"
@@ -121,6 +132,13 @@ pub struct Simulation {
     /// The last outbox row an earlier run over this database left (see
     /// [`Simulation::recover_outbox`]).
     earlier_outbox: i64,
+    /// This instance's place in a cluster sharing the database, if it is in one.
+    membership: Option<Membership>,
+    /// In a cluster, the platform state's version the change being made is based on (see
+    /// `cluster_sync`).
+    platform_version: i64,
+    /// When the last sweep for orphaned outbox rows ran (cluster members only).
+    last_orphan_sweep: i64,
 }
 
 impl Simulation {
@@ -141,13 +159,38 @@ impl Simulation {
         component: &[u8],
         options: SimulationOptions,
     ) -> Result<Self, SimulationError> {
+        Self::start_member(config, database, component, options, None)
+    }
+
+    /// [`Simulation::start_with`] as one instance of a cluster sharing `database`
+    /// (PostgreSQL): the queue is leased, broadcast subscriptions get a copy per live
+    /// instance, and the platform state is re-read whenever another instance changed it.
+    pub fn start_member(
+        config: HostConfig,
+        database: Database,
+        component: &[u8],
+        options: SimulationOptions,
+        membership: Option<Membership>,
+    ) -> Result<Self, SimulationError> {
         let clock = config.clock.clone();
         let platform = Arc::new(SimulatedPlatform::new(clock.clone()));
+        if membership.is_some() {
+            platform.share_through(database.clone());
+        }
         let host = Arc::new(
             PluginHost::with_platform(config, database.clone(), platform.clone())
                 .map_err(host_error)?,
         );
-        let queue = Queue::open(database.clone(), clock.clone()).map_err(host_error)?;
+        let claims = match &membership {
+            None => Claims::Local,
+            Some(m) => Claims::Leased {
+                owner: m.instance.clone(),
+                lease_ms: m.lease_ms(),
+                batch: m.batch,
+            },
+        };
+        let queue =
+            Queue::open_with(database.clone(), clock.clone(), claims).map_err(host_error)?;
         let scheduler = Scheduler::open(database.clone(), clock.clone()).map_err(host_error)?;
         persistence::create_tables(&*database.checkout().map_err(host_error)?)
             .map_err(host_error)?;
@@ -170,6 +213,9 @@ impl Simulation {
             generation: 0,
             hooks_emitted: 0,
             earlier_outbox,
+            membership,
+            platform_version: 0,
+            last_orphan_sweep: 0,
         };
         sim.sync_registrations()?;
         sim.route_publications()?;
@@ -197,22 +243,27 @@ impl Simulation {
             .map(|c| (c.queue.clone(), c.consumer_group.clone(), c.max_retries))
             .collect();
         for s in &manifest.entity_subscriptions {
-            for group in Routes::groups(&s.worker_group, s.delivery, self.options.instances) {
+            for group in Routes::groups(&s.worker_group, s.delivery, &self.instances()) {
                 consumers.push((ENTITY_CHANGED_QUEUE.into(), group.clone(), s.max_retries));
-                routes
-                    .change_groups
-                    .entry(s.kind.clone())
-                    .or_default()
-                    .push(group.clone());
                 routes.worker_of.insert(group, s.worker_group.clone());
             }
+            routes
+                .change_targets
+                .entry(s.kind.clone())
+                .or_default()
+                .push((s.worker_group.clone(), s.delivery));
         }
         for s in &manifest.hook_subscriptions {
-            for group in Routes::groups(&s.worker_group, s.delivery, self.options.instances) {
+            for group in Routes::groups(&s.worker_group, s.delivery, &self.instances()) {
                 consumers.push((s.hook.clone(), group.clone(), s.max_retries));
                 routes.hook_groups.insert((s.hook.clone(), group.clone()));
                 routes.worker_of.insert(group, s.worker_group.clone());
             }
+            routes
+                .hook_targets
+                .entry(s.hook.clone())
+                .or_default()
+                .push((s.worker_group.clone(), s.delivery));
         }
         self.queue.replace_consumers(&consumers);
         for j in &manifest.recurring_jobs {
@@ -315,7 +366,12 @@ impl Simulation {
         } else {
             DeliveryOrder::Fifo
         };
-        for _ in 0..SETTLE_LIMIT {
+        for handled in 0..SETTLE_LIMIT {
+            if self.membership.is_some() && handled == CLUSTER_SETTLE_SLICE {
+                // A cluster instance settles in slices: its driver comes back at once, and a
+                // swap or an admin change waiting for the simulation gets its turn meanwhile.
+                return Ok(());
+            }
             let Some(delivery) = self.queue.take_due_in(order).map_err(host_error)? else {
                 return Ok(());
             };
@@ -330,12 +386,18 @@ impl Simulation {
                 other => other,
             };
             if let Err(error) = outcome {
-                if let FailOutcome::Dead = self.queue.fail(&delivery, &error).map_err(host_error)? {
-                    tracing::warn!(
+                match self.queue.fail(&delivery, &error) {
+                    Ok(FailOutcome::Dead) => tracing::warn!(
                         "dead letter: {}/{}: {error}",
                         delivery.queue,
                         delivery.consumer_group
-                    );
+                    ),
+                    Ok(FailOutcome::RetryAt(_)) => {}
+                    // Another instance finished it (its lease lapsed here): nothing to record.
+                    Err(QueueError::NotInFlight(seq)) => {
+                        tracing::info!("delivery {seq} was finished by another instance")
+                    }
+                    Err(e) => return Err(host_error(e)),
                 }
             }
             self.route_publications()?;
@@ -361,6 +423,7 @@ impl Simulation {
                 dedupe: true,
                 delay_ms: 0,
                 priority: 0,
+                ordering_key: None,
             })
             .map_err(host_error)?;
         self.settle()
@@ -369,13 +432,58 @@ impl Simulation {
     /// One tick of a host on the real clock: every recurring job due by now is enqueued once
     /// (missed firings coalesce into one run, see [`Scheduler::take_due_coalesced`]), then
     /// everything due runs. Answers when the next cron firing or delayed job is due.
+    ///
+    /// A firing is taken, recorded under its (job, instant) key and enqueued in one write
+    /// transaction: a crash cannot lose it or run it twice, and of several instances reaching
+    /// the same instant exactly one fires it (the others find it taken, or its key present).
     pub fn run_due(&mut self) -> Result<Option<i64>, SimulationError> {
         let now = self.clock.now_ms();
-        while let Some(due) = self.scheduler.take_due_coalesced(now).map_err(host_error)? {
-            self.enqueue_recurring(due)?;
-        }
+        let instance = self.instance_name();
+        while self.in_host_transaction(|sim, conn| {
+            let Some(due) = sim
+                .scheduler
+                .take_due_coalesced_on(conn, now)
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(false);
+            };
+            let fresh = conn
+                .execute(
+                    "INSERT INTO _host_cron_firings (job_id, at, instance) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    crate::sql_params![&due.job_id, due.at, &instance],
+                )
+                .map_err(|e| e.to_string())?;
+            if fresh == 1 {
+                let job = recurring_job(due);
+                sim.queue
+                    .enqueue_on(conn, &job, &sim.queue.groups(&job.queue))
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(true)
+        })? {}
+        self.sweep_orphans()?;
         self.settle()?;
         self.next_due_at()
+    }
+
+    /// The name firings and emissions carry: the cluster instance, or `local`.
+    pub fn instance_name(&self) -> String {
+        self.membership
+            .as_ref()
+            .map_or_else(|| "local".to_owned(), |m| m.instance.clone())
+    }
+
+    /// This instance's cluster membership, if any.
+    pub fn membership(&self) -> Option<&Membership> {
+        self.membership.as_ref()
+    }
+
+    /// The instances broadcast copies go to: simulated ones, or (in a cluster) this one.
+    fn instances(&self) -> Instances {
+        match &self.membership {
+            Some(m) => Instances::Member(m.instance.clone()),
+            None => Instances::Simulated(self.options.instances),
+        }
     }
 
     /// When the next cron firing or delayed (retrying) job is due, if any.
@@ -399,6 +507,14 @@ impl Simulation {
         self.host.forget_published(self.routed);
         let before = self.clock.now_ms().saturating_sub(keep_delivered_ms);
         self.queue.forget_done(before).map_err(host_error)?;
+        self.database
+            .checkout()
+            .map_err(host_error)?
+            .execute(
+                "DELETE FROM _host_cron_firings WHERE at < ?",
+                crate::sql_params![before],
+            )
+            .map_err(host_error)?;
 
         let records = &mut self.records;
         trim_front(&mut records.hooks, keep);
@@ -413,16 +529,8 @@ impl Simulation {
         &mut self,
         due: crate::capabilities::scheduler::DueJob,
     ) -> Result<(), SimulationError> {
-        let job_id = format!("{}:{}", due.job_id, due.at);
         self.queue
-            .enqueue(&NewJob {
-                queue: due.queue,
-                payload: due.payload,
-                job_id,
-                dedupe: true,
-                delay_ms: 0,
-                priority: 0,
-            })
+            .enqueue(&recurring_job(due))
             .map_err(host_error)?;
         Ok(())
     }
@@ -448,6 +556,28 @@ impl Simulation {
         }
         self.settle()
     }
+}
+
+/// The queue job of a recurring job's firing: its id is the (job, instant) key.
+fn recurring_job(due: crate::capabilities::scheduler::DueJob) -> NewJob {
+    NewJob {
+        job_id: format!("{}:{}", due.job_id, due.at),
+        queue: due.queue,
+        payload: due.payload,
+        dedupe: true,
+        delay_ms: 0,
+        priority: 0,
+        ordering_key: None,
+    }
+}
+
+/// Which instances broadcast subscriptions deliver to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Instances {
+    /// `n` simulated instances in this process.
+    Simulated(u32),
+    /// This instance of a cluster (the others are read from the registry at enqueue time).
+    Member(String),
 }
 
 /// Drops all but the last `keep` entries of `list`.

@@ -4,6 +4,17 @@
 use super::routing::enqueue_change;
 use super::*;
 
+/// The error a change's transaction answers when another instance moved the platform first.
+const STALE: &str = "the platform state changed under this change";
+
+/// `SimulationError::StalePlatform` for a transaction that failed with [`STALE`].
+fn stale_or(error: SimulationError) -> SimulationError {
+    match error {
+        SimulationError::Host(m) if m == STALE => SimulationError::StalePlatform,
+        other => other,
+    }
+}
+
 impl Simulation {
     /// A platform module's change (host-contract §4.3, §5): the platform's own rows
     /// (`persist`), the change-log row and the change's queued deliveries commit in one host
@@ -35,6 +46,12 @@ impl Simulation {
             )));
         }
         let written = self.in_host_transaction(|sim, raw| {
+            if !sim
+                .advance_platform_version(raw)
+                .map_err(|e| e.to_string())?
+            {
+                return Err(STALE.into());
+            }
             persist(raw).map_err(|e| e.to_string())?;
             if d.is_empty() {
                 return Ok(None);
@@ -53,7 +70,7 @@ impl Simulation {
                 },
             )
             .map_err(|e| e.to_string())?;
-            enqueue_change(&sim.queue, &sim.routes, raw, &event)?;
+            enqueue_change(sim, raw, &event)?;
             Ok(Some(event))
         });
         match written {
@@ -64,9 +81,31 @@ impl Simulation {
             Ok(None) => Ok(()),
             Err(e) => {
                 self.reload_platform();
-                Err(e)
+                Err(stale_or(e))
             }
         }
+    }
+
+    /// Writes platform rows that announce nothing (an override, a dependency edge) in one
+    /// transaction that also moves the platform's version; a failure reloads the platform.
+    fn save_platform(
+        &mut self,
+        save: &dyn Fn(&SqlConnection) -> Result<(), SqlError>,
+    ) -> Result<(), SimulationError> {
+        let saved = self.in_host_transaction(|sim, conn| {
+            if !sim
+                .advance_platform_version(conn)
+                .map_err(|e| e.to_string())?
+            {
+                return Err(STALE.into());
+            }
+            save(conn).map_err(|e| e.to_string())
+        });
+        if let Err(e) = saved {
+            self.reload_platform();
+            return Err(stale_or(e));
+        }
+        Ok(())
     }
 
     /// Runs `work` in one immediate host transaction: commits when it answers `Ok`, rolls back
@@ -84,6 +123,12 @@ impl Simulation {
     /// emitted (those changes were emitted when they happened). Answers whether anything was
     /// saved.
     pub fn restore_platform(&mut self) -> Result<bool, SimulationError> {
+        if self.membership.is_some() {
+            // In a cluster the state is read through the platform's link to the database.
+            self.platform.set_loaded_version(-1);
+            self.sync_platform()?;
+            return Ok(true);
+        }
         let conn = self.database.checkout().map_err(host_error)?;
         let saved = persistence::load(&conn).map_err(host_error)?;
         drop(conn);
@@ -116,6 +161,14 @@ impl Simulation {
         system: &str,
         status: HealthStatus,
     ) -> Result<(), SimulationError> {
+        self.with_fresh_platform(|sim| sim.set_health_once(system, status))
+    }
+
+    fn set_health_once(
+        &mut self,
+        system: &str,
+        status: HealthStatus,
+    ) -> Result<(), SimulationError> {
         let prev = self.health_state(system);
         if self.platform.set_health(system, status).is_none() {
             return Ok(()); // an unknown system has no health to change
@@ -137,19 +190,17 @@ impl Simulation {
         systems: &[String],
         active: bool,
     ) -> Result<(), SimulationError> {
-        for system in systems {
-            self.platform.set_override(system, active);
-        }
-        let saved = self.in_host_transaction(|_, conn| {
+        self.with_fresh_platform(|sim| {
             for system in systems {
-                persistence::save_override(conn, system, active).map_err(|e| e.to_string())?;
+                sim.platform.set_override(system, active);
             }
-            Ok(())
-        });
-        if let Err(e) = saved {
-            self.reload_platform();
-            return Err(e);
-        }
+            sim.save_platform(&|conn| {
+                for system in systems {
+                    persistence::save_override(conn, system, active)?;
+                }
+                Ok(())
+            })
+        })?;
         self.emit_hook(
             "incident.lifecycle.changed",
             json!({ "systemIds": systems }),
@@ -158,14 +209,16 @@ impl Simulation {
 
     /// Deletes a catalog system (a `catalog-system` tombstone).
     pub fn delete_system(&mut self, system: &str) -> Result<(), SimulationError> {
-        let name = self.platform.system_name(system);
-        if self.platform.remove_system(system) {
-            let prev = native_kinds::catalog_state(&name);
-            self.platform_change(CATALOG_SYSTEM, system, Some(prev), None, &|conn| {
-                persistence::delete_system(conn, system)
-            })?;
-        }
-        Ok(())
+        self.with_fresh_platform(|sim| {
+            let name = sim.platform.system_name(system);
+            if sim.platform.remove_system(system) {
+                let prev = native_kinds::catalog_state(&name);
+                sim.platform_change(CATALOG_SYSTEM, system, Some(prev), None, &|conn| {
+                    persistence::delete_system(conn, system)
+                })?;
+            }
+            Ok(())
+        })
     }
 
     /// Adds or removes the dependency edge "source depends on target" (saved at once).
@@ -175,18 +228,18 @@ impl Simulation {
         target: &str,
         present: bool,
     ) -> Result<(), SimulationError> {
-        self.platform.set_dependency(source, target, present);
-        let saved = self.in_host_transaction(|_, conn| {
-            persistence::save_dependency(conn, source, target, present).map_err(|e| e.to_string())
-        });
-        if saved.is_err() {
-            self.reload_platform();
-        }
-        saved
+        self.with_fresh_platform(|sim| {
+            sim.platform.set_dependency(source, target, present);
+            sim.save_platform(&|conn| persistence::save_dependency(conn, source, target, present))
+        })
     }
 
     /// Adds a catalog system (a `catalog-system` create).
     pub fn add_system(&mut self, id: &str, name: &str) -> Result<(), SimulationError> {
+        self.with_fresh_platform(|sim| sim.add_system_once(id, name))
+    }
+
+    fn add_system_once(&mut self, id: &str, name: &str) -> Result<(), SimulationError> {
         let existed = self.platform.has_system(id);
         self.platform.add_system(id, name);
         let (saved_name, health) = self

@@ -7,8 +7,10 @@ use super::*;
 /// for broadcast), each mapped back to the subscription's worker group.
 #[derive(Debug, Default)]
 pub(super) struct Routes {
-    /// kind → consumer groups of the change queue.
-    pub(super) change_groups: BTreeMap<String, Vec<String>>,
+    /// kind → the change queue's subscriptions (worker group, delivery mode).
+    pub(super) change_targets: BTreeMap<String, Vec<(String, DeliveryMode)>>,
+    /// hook → its subscriptions (worker group, delivery mode).
+    pub(super) hook_targets: BTreeMap<String, Vec<(String, DeliveryMode)>>,
     /// consumer group → the worker group the plugin knows.
     pub(super) worker_of: BTreeMap<String, String>,
     /// (hook, consumer group) pairs of hook subscriptions.
@@ -16,27 +18,77 @@ pub(super) struct Routes {
 }
 
 impl Routes {
-    pub(super) fn groups(worker_group: &str, mode: DeliveryMode, instances: u32) -> Vec<String> {
-        match mode {
-            DeliveryMode::WorkQueue => vec![worker_group.to_owned()],
-            DeliveryMode::Broadcast => (0..instances.max(1))
-                .map(|n| format!("{worker_group}@instance-{n}"))
+    /// The consumer groups this process consumes for one subscription: the worker group for
+    /// a work queue; for a broadcast, one per simulated instance, or this cluster instance's.
+    pub(super) fn groups(
+        worker_group: &str,
+        mode: DeliveryMode,
+        instances: &Instances,
+    ) -> Vec<String> {
+        match (mode, instances) {
+            (DeliveryMode::WorkQueue, _) => vec![worker_group.to_owned()],
+            (DeliveryMode::Broadcast, Instances::Simulated(n)) => (0..(*n).max(1))
+                .map(|n| broadcast_group(worker_group, &format!("instance-{n}")))
                 .collect(),
+            (DeliveryMode::Broadcast, Instances::Member(me)) => {
+                vec![broadcast_group(worker_group, me)]
+            }
         }
     }
+
+    /// The consumer groups one copy each goes to, for `targets`, on `conn` (in the enqueueing
+    /// transaction): a cluster's broadcast goes to every instance live now.
+    pub(super) fn enqueue_groups(
+        targets: &[(String, DeliveryMode)],
+        instances: &Instances,
+        membership: Option<&Membership>,
+        now: i64,
+        conn: &SqlConnection,
+    ) -> Result<Vec<String>, String> {
+        let mut groups = Vec::new();
+        let mut live: Option<Vec<String>> = None;
+        for (worker, mode) in targets {
+            match (mode, instances, membership) {
+                (DeliveryMode::Broadcast, Instances::Member(_), Some(m)) => {
+                    if live.is_none() {
+                        live = Some(
+                            registry::live_names(conn, now, m.gone_after_ms())
+                                .map_err(|e| e.to_string())?,
+                        );
+                    }
+                    for name in live.iter().flatten() {
+                        groups.push(broadcast_group(worker, name));
+                    }
+                }
+                _ => groups.extend(Routes::groups(worker, *mode, instances)),
+            }
+        }
+        Ok(groups)
+    }
+}
+
+/// The consumer group of a broadcast subscription's copies for one instance.
+fn broadcast_group(worker_group: &str, instance: &str) -> String {
+    format!("{worker_group}@{instance}")
 }
 
 /// Enqueues a change's deliveries for every subscription of its kind, on `conn` (inside the
 /// transaction that recorded the change).
 pub(super) fn enqueue_change(
-    queue: &Queue,
-    routes: &Routes,
+    sim: &Simulation,
     conn: &SqlConnection,
     event: &ChangeEvent,
 ) -> Result<(), String> {
-    let Some(groups) = routes.change_groups.get(&event.kind) else {
+    let Some(targets) = sim.routes.change_targets.get(&event.kind) else {
         return Ok(());
     };
+    let groups = Routes::enqueue_groups(
+        targets,
+        &sim.instances(),
+        sim.membership.as_ref(),
+        sim.clock.now_ms(),
+        conn,
+    )?;
     let payload = serde_json::to_string(event).map_err(|e| e.to_string())?;
     let job = NewJob {
         queue: ENTITY_CHANGED_QUEUE.into(),
@@ -45,9 +97,10 @@ pub(super) fn enqueue_change(
         dedupe: true,
         delay_ms: 0,
         priority: 0,
+        ordering_key: Some(format!("{}/{}", event.kind, event.id)),
     };
-    queue
-        .enqueue_on(conn, &job, groups)
+    sim.queue
+        .enqueue_on(conn, &job, &groups)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
@@ -100,13 +153,24 @@ impl Simulation {
             at: self.clock.now_ms(),
         });
         self.hooks_emitted += 1;
+        // Instances of a cluster emit at the same instants: their ids carry the instance.
+        let job_id = match &self.membership {
+            None => format!("hook-{}-{}", self.clock.now_ms(), self.hooks_emitted),
+            Some(m) => format!(
+                "hook-{}-{}-{}",
+                m.instance,
+                self.clock.now_ms(),
+                self.hooks_emitted
+            ),
+        };
         let job = NewJob {
             queue: hook.into(),
             payload: payload.to_string(),
-            job_id: format!("hook-{}-{}", self.clock.now_ms(), self.hooks_emitted),
+            job_id,
             dedupe: true,
             delay_ms: 0,
             priority: 0,
+            ordering_key: None,
         };
         self.enqueue_routed(&job, seqs)?;
         let fired: Vec<(String, Option<String>)> = self
@@ -125,11 +189,22 @@ impl Simulation {
     /// Enqueues `job` for every consumer group of its queue and deletes the outbox rows that
     /// published it (`seqs`), in one transaction (none when there is nothing to write).
     fn enqueue_routed(&self, job: &NewJob, seqs: &[i64]) -> Result<(), SimulationError> {
+        let hook_targets = self.routes.hook_targets.get(&job.queue);
         let groups = self.queue.groups(&job.queue);
-        if groups.is_empty() && seqs.is_empty() {
+        if groups.is_empty() && hook_targets.is_none() && seqs.is_empty() {
             return Ok(());
         }
         self.in_host_transaction(|sim, conn| {
+            let groups = match hook_targets {
+                Some(targets) => Routes::enqueue_groups(
+                    targets,
+                    &sim.instances(),
+                    sim.membership.as_ref(),
+                    sim.clock.now_ms(),
+                    conn,
+                )?,
+                None => groups.clone(),
+            };
             sim.queue
                 .enqueue_on(conn, job, &groups)
                 .map_err(|e| e.to_string())?;
@@ -143,7 +218,10 @@ impl Simulation {
         self.routed += fresh.len();
         let mut leftover = Vec::new();
         for p in fresh {
-            self.route(p.entry, p.durable_seq, p.at_ms, &mut leftover)?;
+            match p.durable_seq {
+                Some(seq) => self.route_once(p.entry, seq, p.at_ms, &mut leftover)?,
+                None => self.route(p.entry, None, p.at_ms, &mut leftover)?,
+            }
         }
         self.forget_outbox_rows(&leftover)
     }
@@ -208,6 +286,7 @@ impl Simulation {
                     dedupe,
                     delay_ms,
                     priority,
+                    ordering_key: None,
                 };
                 self.enqueue_routed(&job, &seqs)?;
             }
@@ -254,13 +333,13 @@ impl Simulation {
             },
             actor: ChangeActor::system(),
         };
-        let (queue, routes) = (&self.queue, &self.routes);
+        let sim: &Simulation = self;
         let outcome = framework::mutate(
             &self.host,
             &request,
             Box::new(move |conn, event| {
                 if let Some(event) = event {
-                    enqueue_change(queue, routes, conn, event)?;
+                    enqueue_change(sim, conn, event)?;
                 }
                 outbox::forget(conn, seqs).map_err(|e| e.to_string())
             }),
