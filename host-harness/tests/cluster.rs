@@ -5,7 +5,8 @@
 //! attribution, all closed; nothing is dead-lettered; and every cron firing ran once.
 //!
 //! And a swap (then a rollback) made on one instance is served by all three within 2 s of its
-//! answer, under load, with no failed call.
+//! answer, under load, with no failed call; a version no instance can serve is refused by each,
+//! which keeps serving and reports why.
 
 mod common;
 
@@ -15,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
-use slo_host::artifacts::{SLO_PLUGIN_NEXT_PATH, SLO_PLUGIN_PATH};
+use slo_host::artifacts::{FIXTURE_INIT_FAILS_PATH, SLO_PLUGIN_NEXT_PATH, SLO_PLUGIN_PATH};
 use slo_host::capabilities::sql::Database;
+use slo_host::cluster::serving;
 
 const SYSTEMS: usize = 4;
 const ROUNDS: usize = 6;
@@ -114,9 +116,16 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
         }
     }
     let started = Instant::now();
+    let db = Database::at(&url).unwrap();
     let upstream_rounds: Vec<usize> = vec![1, 4];
-    let kills = [(1, 1), (3, 2)]; // (round, instance killed after its downs were sent)
-    for round in 0..ROUNDS {
+    // (round, instance killed right after the round's downs were sent, restarted at once?)
+    // The first restarts at once and takes back what it leased; the second stays down until
+    // the others rescued its leases, then comes back.
+    let kills = [(1, 1, true), (3, 2, false)];
+    let mut rounds = 0;
+    // At least ROUNDS rounds, and on until a minute cron firing has happened and run.
+    while rounds < ROUNDS || count(&db, "SELECT COUNT(*) FROM _host_cron_firings") == 0 {
+        let round = rounds;
         let upstream_down = upstream_rounds.contains(&round);
         if upstream_down {
             servers[round % 3].admin(
@@ -127,10 +136,14 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
         }
         let live: Vec<&Served> = servers.iter().collect();
         transition_all(&live, &systems, "unhealthy", round);
-        if let Some(&(_, victim)) = kills.iter().find(|(r, _)| *r == round) {
+        if let Some(&(_, victim, at_once)) = kills.iter().find(|(r, _, _)| *r == round) {
             // Killed with its share of the round's work leased or in hand.
             servers[victim].child.kill().expect("SIGKILL");
             servers[victim].child.wait().expect("reaped");
+            if !at_once {
+                let watcher = if victim == 0 { 1 } else { 0 };
+                quiescent(&servers[watcher]);
+            }
             servers[victim] = start(&dir, &url, names[victim]);
         }
         quiescent(&servers[0]);
@@ -144,6 +157,8 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
             );
             quiescent(&servers[0]);
         }
+        rounds += 1;
+        assert!(rounds < 200, "no cron firing in {rounds} rounds");
     }
 
     let mut total_events = 0;
@@ -154,7 +169,7 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
         open_events += events.iter().filter(|e| e["endTime"].is_null()).count();
         assert_eq!(
             events.len(),
-            ROUNDS,
+            rounds,
             "{mode} objective {objective}: one event per down transition: {events:#?}"
         );
         let upstream = events
@@ -171,7 +186,6 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
             "{mode} objective {objective}: {events:#?}"
         );
     }
-    let db = Database::at(&url).unwrap();
     let dead = count(
         &db,
         "SELECT COUNT(*) FROM _host_queue_jobs WHERE state = 'dead'",
@@ -196,11 +210,12 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
         "cluster kill test: {} transitions on {SYSTEMS} systems over 3 instances, 2 kills, {:.1} s; \
          {total_events} downtime events ({open_events} open), {dead} dead letters, \
          {firings} cron firings ({firing_runs} ran, {firing_jobs} enqueued), {} instances registered",
-        ROUNDS * SYSTEMS * 2 + upstream_rounds.len() * 2,
+        rounds * SYSTEMS * 2 + upstream_rounds.len() * 2,
         started.elapsed().as_secs_f64(),
         instances.len()
     );
     assert_eq!(open_events, 0, "no open event is left behind");
+    assert!(firings > 0);
     assert_eq!(dead, 0, "no dead letters");
     assert_eq!(
         firing_jobs, firings,
@@ -317,7 +332,15 @@ fn a_swap_and_a_rollback_on_one_instance_are_served_by_all_three_within_two_seco
         .into_iter()
         .flat_map(|t| t.join().expect("load"))
         .collect();
-    let status = servers[2].status();
+    // Each instance reports what it serves with its next heartbeat (every second).
+    let status = eventually("every instance to report the old version", || {
+        let status = servers[2].status();
+        let instances = status["cluster"]["instances"].as_array()?.clone();
+        instances
+            .iter()
+            .all(|i| i["servingDigest"] == old_digest)
+            .then_some(status)
+    });
     println!(
         "cluster swap: the swap answered in {:.0} ms; all three served the new version {:.0} ms later, the old one {:.0} ms after the rollback answered; {} failed calls",
         answered.as_secs_f64() * 1000.0,
@@ -343,5 +366,37 @@ fn a_swap_and_a_rollback_on_one_instance_are_served_by_all_three_within_two_seco
     {
         assert_eq!(instance["servingDigest"], old_digest, "{status:#}");
         assert_eq!(instance["followError"], Value::Null, "{status:#}");
+    }
+
+    // A version no instance can serve (its init fails) recorded as the cluster's: each
+    // instance tries it itself, refuses it, keeps serving, and says why.
+    let bad = std::fs::read(FIXTURE_INIT_FAILS_PATH).unwrap();
+    let bad_digest = slo_host::runtime::digest_of(&bad);
+    let db = Database::at(&url).unwrap();
+    let conn = db.checkout().unwrap();
+    serving::keep_component(&conn, &bad_digest, &bad).unwrap();
+    serving::record(&conn, &bad_digest, "operator", 0).unwrap();
+    drop(conn);
+    let refused = eventually("every instance to report the refusal", || {
+        let status = servers[0].status();
+        let instances = status["cluster"]["instances"].as_array()?.clone();
+        instances
+            .iter()
+            .all(|i| {
+                i["servingDigest"] == old_digest
+                    && i["followError"]
+                        .as_str()
+                        .is_some_and(|e| e.contains(&bad_digest))
+            })
+            .then_some(instances)
+    });
+    println!("refused by every instance: {}", refused[0]["followError"]);
+    for server in &servers {
+        let (code, answer) = server.rpc(
+            "getBulkObjectivesForSystems",
+            Some(ADMIN),
+            json!({"systemIds": ["sys-a"]}),
+        );
+        assert_eq!(code, 200, "still serving: {answer}");
     }
 }

@@ -132,3 +132,34 @@ pub fn live_names(
     .map(|r| r.get(0))
     .collect()
 }
+
+/// The names of the instances whose heartbeat is older than `gone_after_ms` at `now`.
+pub fn gone_names(
+    conn: &SqlConnection,
+    now: i64,
+    gone_after_ms: i64,
+) -> Result<Vec<String>, SqlError> {
+    conn.query(
+        "SELECT name FROM _host_instances WHERE heartbeat_at < ? ORDER BY name",
+        sql_params![now.saturating_sub(gone_after_ms)],
+    )?
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// Deletes the broadcast copies still pending for a gone instance (consumer groups
+/// `worker@instance`): a broadcast reaches the instances that are live, and a copy nobody
+/// will take would stay pending for ever. Answers how many were deleted.
+pub fn forget_broadcasts_of(conn: &SqlConnection, instance: &str) -> Result<u64, SqlError> {
+    let suffix = format!("@{instance}");
+    conn.execute(
+        "DELETE FROM _host_queue_jobs WHERE state IN ('queued', 'in_flight') \
+         AND length(consumer_group) > ? AND substr(consumer_group, length(consumer_group) - ? + 1) = ?",
+        sql_params![
+            i64::try_from(suffix.len()).unwrap_or(i64::MAX),
+            i64::try_from(suffix.len()).unwrap_or(i64::MAX),
+            suffix
+        ],
+    )
+}

@@ -1,7 +1,7 @@
 //! What keeps one cluster instance's simulation in step with the others sharing its database:
 //! the platform state's version (re-read when another instance changed it, compared and set
 //! by every change), and the sweep that routes outbox rows a dead instance committed but never
-//! routed.
+//! routed and drops the broadcast copies no gone instance will take.
 
 use super::*;
 
@@ -80,6 +80,12 @@ impl Simulation {
         self.last_orphan_sweep = now;
         let before = now.saturating_sub(gone_after);
         let conn = self.database.checkout().map_err(host_error)?;
+        for gone in registry::gone_names(&conn, now, gone_after)? {
+            let forgotten = registry::forget_broadcasts_of(&conn, &gone)?;
+            if forgotten > 0 {
+                tracing::info!("dropped {forgotten} broadcast copies of gone instance {gone}");
+            }
+        }
         let up_to = outbox::last_seq_before(&conn, before)?;
         if up_to == 0 {
             return Ok(());
