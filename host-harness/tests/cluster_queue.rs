@@ -55,7 +55,10 @@ fn two_instances_share_a_leased_queue_without_overlap_and_rescue_lapsed_leases()
         seen_b.push(b.take_due().unwrap().unwrap());
     }
     let ids = |v: &[queue::Delivery]| v.iter().map(|d| d.job_id.clone()).collect::<BTreeSet<_>>();
-    assert!(ids(&seen_a).is_disjoint(&ids(&seen_b)), "{seen_a:?} {seen_b:?}");
+    assert!(
+        ids(&seen_a).is_disjoint(&ids(&seen_b)),
+        "{seen_a:?} {seen_b:?}"
+    );
     assert_eq!(ids(&seen_a).len() + ids(&seen_b).len(), 8);
 
     // a completes one; b cannot complete a's.
@@ -81,7 +84,11 @@ fn two_instances_share_a_leased_queue_without_overlap_and_rescue_lapsed_leases()
         assert!(rescued_ids.contains(&d.job_id), "{} was rescued", d.job_id);
     }
     for d in &seen_b {
-        assert!(!rescued_ids.contains(&d.job_id), "{} is b's, renewed", d.job_id);
+        assert!(
+            !rescued_ids.contains(&d.job_id),
+            "{} is b's, renewed",
+            d.job_id
+        );
     }
     // a wakes up: its completion of a rescued copy fails, so its handler's writes roll back.
     assert_eq!(
@@ -113,7 +120,10 @@ fn one_entitys_changes_are_handed_out_one_at_a_time_in_order() {
     let seq: i64 = down
         .checkout()
         .unwrap()
-        .query_row("SELECT seq FROM _host_queue_jobs WHERE job_id = 'down'", &[])
+        .query_row(
+            "SELECT seq FROM _host_queue_jobs WHERE job_id = 'down'",
+            &[],
+        )
         .unwrap()
         .unwrap()
         .get(0)
@@ -130,7 +140,10 @@ fn one_entitys_changes_are_handed_out_one_at_a_time_in_order() {
     };
     a.fail(&delivery, "boom").unwrap();
     clock.advance(std::time::Duration::from_secs(5)).unwrap();
-    assert_eq!(b.take_due().unwrap().map(|d| d.job_id).as_deref(), Some("down"));
+    assert_eq!(
+        b.take_due().unwrap().map(|d| d.job_id).as_deref(),
+        Some("down")
+    );
 }
 
 #[test]

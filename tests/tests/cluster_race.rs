@@ -179,3 +179,51 @@ fn racing_instances_never_open_two_events_or_lose_a_close() {
     println!("{races} races between two instances: no duplicate open event, no lost close");
     assert!(races >= 200);
 }
+
+/// Every instance's platform equals a fresh load of the database after every kind of change
+/// made anywhere: the journal's narrow catch-up (one system's row and the new history rows)
+/// and the full reload agree.
+#[test]
+fn every_instance_sees_the_platform_the_database_holds() {
+    let url = slo_host::postgres_cluster::fresh_database().unwrap_or_else(|e| panic!("{e:#}"));
+    let mut a = instance(&url, "sync-a");
+    let mut b = instance(&url, "sync-b");
+    let check = |a: &Simulation, b: &Simulation, step: &str| {
+        let fresh = instance(&url, "sync-reference");
+        let truth = fresh.platform().snapshot();
+        for (name, sim) in [("a", a), ("b", b)] {
+            sim.platform().refresh().unwrap();
+            assert_eq!(sim.platform().snapshot(), truth, "{step}: instance {name}");
+        }
+    };
+    a.add_system("api", "API").unwrap();
+    b.add_system("db", "DB").unwrap();
+    check(&a, &b, "systems added on both");
+    a.set_dependency("api", "db", true).unwrap();
+    check(&a, &b, "an edge");
+    for (n, status) in [
+        HealthStatus::Unhealthy,
+        HealthStatus::Degraded,
+        HealthStatus::Healthy,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if n % 2 == 0 {
+            b.set_health("db", status).unwrap();
+        } else {
+            a.set_health("db", status).unwrap();
+        }
+        a.set_health("api", status).unwrap();
+    }
+    check(&a, &b, "health runs on both");
+    b.set_incident(&["api".to_owned()], true).unwrap();
+    check(&a, &b, "an incident override");
+    a.add_system("cache", "Cache").unwrap();
+    b.delete_system("api").unwrap();
+    check(&a, &b, "a deletion");
+    b.set_health("cache", HealthStatus::Unhealthy).unwrap();
+    a.settle().unwrap();
+    b.settle().unwrap();
+    check(&a, &b, "after deliveries");
+}

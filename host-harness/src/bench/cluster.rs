@@ -2,9 +2,9 @@
 //! own host, connection pool, leased queue and driver thread, in this process) sharing one
 //! PostgreSQL database. Each instance changes the health of its own share of the systems and
 //! settles whatever the shared queue hands it; the clock is the real one. Reported: the rate,
-//! the CPU this process and the whole machine used, the scaling against one instance, and the
-//! share of each transition spent inside plugin invocations, which hold the cluster's write
-//! lock (the serial part that bounds the scaling).
+//! the CPU this process and the whole machine used, the scaling against one instance, the time
+//! in plugin invocations and the time spent waiting for the cluster's write lock (every write
+//! transaction holds it: the serial part that bounds the scaling).
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use super::{Engine, Progress, Row};
 use crate::artifacts::SLO_PLUGIN_COMPONENT;
 use crate::capabilities::clock::Clock;
 use crate::capabilities::queue::pending_count;
-use crate::capabilities::sql::Database;
+use crate::capabilities::sql::{write_begin_us_so_far, Database};
 use crate::cluster::Membership;
 use crate::host::HostConfig;
 use crate::platform::simulation::SimulationOptions;
@@ -103,6 +103,7 @@ struct Run {
     machine_busy: f64,
     per: Duration,
     invoked: Duration,
+    lock_wait: Duration,
 }
 
 fn run(count: usize, transitions: usize, progress: &Progress) -> anyhow::Result<Run> {
@@ -120,6 +121,7 @@ fn run(count: usize, transitions: usize, progress: &Progress) -> anyhow::Result<
         .map(|s| s.host().invocation_counts().committed_time_us)
         .sum();
     let (cpu_before, machine_before) = (process_cpu(), machine_jiffies());
+    let lock_before = write_begin_us_so_far();
     let started = Instant::now();
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let workers: Vec<_> = sims
@@ -158,6 +160,7 @@ fn run(count: usize, transitions: usize, progress: &Progress) -> anyhow::Result<
     anyhow::ensure!(pending_count(&db)? == 0, "the queue did not drain");
     let elapsed = started.elapsed();
     let cpu = process_cpu() - cpu_before;
+    let lock_wait = write_begin_us_so_far() - lock_before;
     let (busy_after, total_after) = machine_jiffies();
     let machine_busy =
         (busy_after - machine_before.0) as f64 / (total_after - machine_before.1).max(1) as f64;
@@ -173,6 +176,7 @@ fn run(count: usize, transitions: usize, progress: &Progress) -> anyhow::Result<
         machine_busy,
         per: elapsed / n,
         invoked: Duration::from_micros(invoked_after - invoked_before) / n,
+        lock_wait: Duration::from_micros(lock_wait) / n,
     })
 }
 
@@ -191,7 +195,7 @@ pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
         .enumerate()
         .map(|(i, r)| {
             format!(
-                "{} instance{}: **{:.0}/s** (×{:.2}), host process {:.2} cores, machine {:.0}% busy, per transition {} of which {} in plugin invocations (under the write lock)",
+                "{} instance{}: **{:.0}/s** (×{:.2}), host process {:.2} cores, machine {:.0}% busy; per transition {}: plugin invocations {}, waiting for the write lock {} (summed over instances)",
                 i + 1,
                 if i == 0 { "" } else { "s" },
                 r.rate,
@@ -199,7 +203,8 @@ pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
                 r.process_cores,
                 r.machine_busy * 100.0,
                 micros(r.per),
-                micros(r.invoked)
+                micros(r.invoked),
+                micros(r.lock_wait)
             )
         })
         .collect();

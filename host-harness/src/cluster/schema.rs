@@ -1,6 +1,7 @@
 //! The cluster's tables (host migration `0007_cluster`): the instance registry, the version
 //! the cluster serves and the components it may serve, the cron firings (one row per job and
-//! instant), the platform state's version, and the queue's leases and ordering keys.
+//! instant), the platform state's version with its journal (which system each version
+//! changed), and the queue's leases and ordering keys.
 
 /// The migration's statements, in SQLite's spelling (see [`crate::host_schema`]).
 pub const SCHEMA: &str = "
@@ -32,6 +33,10 @@ CREATE TABLE IF NOT EXISTS _host_cron_firings (
 CREATE TABLE IF NOT EXISTS _host_platform_version (
     id INTEGER PRIMARY KEY,
     version BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _host_platform_journal (
+    version BIGINT PRIMARY KEY,
+    system_id TEXT
 );
 ALTER TABLE _host_queue_jobs ADD COLUMN lease_owner TEXT;
 ALTER TABLE _host_queue_jobs ADD COLUMN lease_until BIGINT;

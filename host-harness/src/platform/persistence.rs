@@ -133,6 +133,12 @@ pub fn save_override(conn: &Connection, id: &str, active: bool) -> Result<(), Sq
 /// ever saved. A database written by an older host (one JSON snapshot in `_host_serve_platform`)
 /// is converted to rows first, in one transaction.
 pub fn load(conn: &Connection) -> anyhow::Result<Option<Value>> {
+    Ok(load_at(conn)?.map(|(state, _)| state))
+}
+
+/// [`load`], with the last history row it read (0 when none): later rows are what
+/// [`history_since`] answers.
+pub fn load_at(conn: &Connection) -> anyhow::Result<Option<(Value, i64)>> {
     create_tables(conn)?;
     migrate_legacy_snapshot(conn)?;
     let read = |sql: &str| -> Result<Vec<Row>, SqlError> { conn.query(sql, &[]) };
@@ -158,7 +164,12 @@ pub fn load(conn: &Connection) -> anyhow::Result<Option<Value>> {
         .iter()
         .map(|r| r.get::<String>(0))
         .collect::<Result<Vec<_>, SqlError>>()?;
-    let history = read("SELECT system_id, at, status FROM _host_platform_history ORDER BY seq")?
+    let rows = read("SELECT system_id, at, status, seq FROM _host_platform_history ORDER BY seq")?;
+    let last_seq = match rows.last() {
+        Some(r) => r.get::<i64>(3)?,
+        None => 0,
+    };
+    let history = rows
         .iter()
         .map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?)))
         .collect::<Result<Vec<_>, SqlError>>()?;
@@ -166,14 +177,49 @@ pub fn load(conn: &Connection) -> anyhow::Result<Option<Value>> {
         .into_iter()
         .map(|(id, name, health)| (id, json!({ "name": name, "health": health })))
         .collect();
-    Ok(Some(json!({
-        "systems": systems,
-        "dependencies": dependencies,
-        "overrides": overrides,
-        "maintenance": [],
-        "history": history,
-        "health_service_down": false,
-    })))
+    Ok(Some((
+        json!({
+            "systems": systems,
+            "dependencies": dependencies,
+            "overrides": overrides,
+            "maintenance": [],
+            "history": history,
+            "health_service_down": false,
+        }),
+        last_seq,
+    )))
+}
+
+/// One system's saved name and check health, if it is saved.
+pub fn load_system(conn: &Connection, id: &str) -> anyhow::Result<Option<(String, HealthStatus)>> {
+    let Some(row) = conn.query_row(
+        "SELECT name, health FROM _host_platform_systems WHERE id = ?",
+        sql_params![id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let health: HealthStatus = serde_json::from_value(Value::String(row.get(1)?))
+        .map_err(|e| anyhow::anyhow!("system {id} has a bad saved health: {e}"))?;
+    Ok(Some((row.get(0)?, health)))
+}
+
+/// The health history rows after row `seq`, oldest first: (row, system, at, status).
+pub fn history_since(
+    conn: &Connection,
+    seq: i64,
+) -> anyhow::Result<Vec<(i64, String, i64, HealthStatus)>> {
+    conn.query(
+        "SELECT seq, system_id, at, status FROM _host_platform_history WHERE seq > ? ORDER BY seq",
+        sql_params![seq],
+    )?
+    .iter()
+    .map(|r| {
+        let status: HealthStatus = serde_json::from_value(Value::String(r.get(3)?))
+            .map_err(|e| anyhow::anyhow!("history row has a bad health: {e}"))?;
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, status))
+    })
+    .collect()
 }
 
 /// Converts the single-snapshot layout of earlier hosts into rows, then drops it. Only SQLite

@@ -117,15 +117,27 @@ impl SimulatedPlatform {
         match self.sync.get() {
             None => Ok(None),
             Some(sync) => sync
-                .refresh(|saved| self.restore_persisted(saved).map_err(|e| e.to_string()))
+                .refresh(
+                    |saved| self.restore_persisted(saved).map_err(|e| e.to_string()),
+                    |systems, history| self.apply_saved(systems, history),
+                )
                 .map(Some),
         }
     }
 
-    /// In a cluster, records that the state reflects `version` (a local change committed it).
+    /// In a cluster, records that the state reflects `version`.
     pub fn set_loaded_version(&self, version: i64) {
         if let Some(sync) = self.sync.get() {
             sync.set_loaded(version);
+        }
+    }
+
+    /// In a cluster, records that a change made here committed as `version` (see
+    /// [`super::state_sync::PlatformSync::committed_locally`]).
+    pub fn committed_locally(&self, version: i64) -> Result<(), String> {
+        match self.sync.get() {
+            Some(sync) => sync.committed_locally(version).map_err(|e| e.to_string()),
+            None => Ok(()),
         }
     }
 
@@ -158,6 +170,34 @@ impl SimulatedPlatform {
         restored.health_service_down = state.health_service_down;
         *state = restored;
         Ok(())
+    }
+
+    /// Applies what another cluster instance changed, as read from the database: the saved
+    /// rows of some systems (`None`: deleted) and the health history rows after the last one
+    /// read. Nothing is emitted.
+    pub fn apply_saved(
+        &self,
+        systems: &[(String, Option<(String, HealthStatus)>)],
+        history: &[(String, i64, HealthStatus)],
+    ) {
+        let mut state = self.state();
+        for (id, saved) in systems {
+            match saved {
+                Some((name, health)) => {
+                    state.systems.insert(
+                        id.clone(),
+                        System {
+                            name: name.clone(),
+                            health: *health,
+                        },
+                    );
+                }
+                None => {
+                    state.systems.remove(id);
+                }
+            }
+        }
+        state.history.extend(history.iter().cloned());
     }
 
     /// Every system: id, catalog name and effective health, sorted by id.

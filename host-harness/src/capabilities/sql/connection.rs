@@ -85,6 +85,22 @@ pub(super) fn count_commit() {
     COMMITS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Microseconds host connections of this process spent beginning write transactions: on
+/// PostgreSQL, mostly waiting for the cluster-wide write lock (row 10 reports it per
+/// transition: the serial part that bounds a cluster's scaling).
+static WRITE_BEGIN_US: AtomicU64 = AtomicU64::new(0);
+
+/// How many microseconds beginning write transactions took so far in this process.
+pub fn write_begin_us_so_far() -> u64 {
+    WRITE_BEGIN_US.load(Ordering::Relaxed)
+}
+
+/// Counts the time one write transaction took to begin.
+pub(super) fn count_write_begin(elapsed: std::time::Duration) {
+    let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    WRITE_BEGIN_US.fetch_add(us, Ordering::Relaxed);
+}
+
 /// A connection to the host database, on either backend.
 pub struct SqlConnection {
     backend: Backend,

@@ -16,7 +16,7 @@ mod tokens;
 mod transaction;
 mod value;
 
-pub use connection::{commits_so_far, Dialect, SqlConnection};
+pub use connection::{commits_so_far, write_begin_us_so_far, Dialect, SqlConnection};
 pub use error::SqlError;
 pub use migrations::{
     apply_migrations, apply_migrations_in, MigrationError, MigrationReport, MigrationSpec,

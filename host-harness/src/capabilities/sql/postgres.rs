@@ -182,10 +182,14 @@ impl PgConnection {
             format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
         };
         let mut state = self.state();
+        let started = Instant::now();
         state.client.batch_execute(&sql).map_err(|e| {
             let _ = state.client.batch_execute("ROLLBACK");
             classify(e)
         })?;
+        if !read_only {
+            super::connection::count_write_begin(started.elapsed());
+        }
         state.in_transaction = true;
         state.aborted = false;
         self.write_transaction.store(!read_only, Ordering::SeqCst);

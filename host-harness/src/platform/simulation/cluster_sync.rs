@@ -5,6 +5,9 @@
 
 use super::*;
 
+/// The advisory lock a cluster's platform changes take, one at a time ("slo-plat").
+const PLATFORM_LOCK_KEY: i64 = 0x736c_6f2d_706c_6174;
+
 /// How often a cluster instance looks for orphaned outbox rows.
 const ORPHAN_SWEEP_EVERY_MS: i64 = 5_000;
 
@@ -24,7 +27,14 @@ impl Simulation {
     /// read ([`Simulation::sync_platform`]).
     /// Answers `false` when one did: the change must roll back and be made again on fresh
     /// state. Outside a cluster this process is the only writer: nothing to compare.
-    pub(super) fn advance_platform_version(&self, conn: &SqlConnection) -> Result<bool, SqlError> {
+    ///
+    /// The journal records `system` as what this version changed (`None`: something the
+    /// journal does not narrow down; other instances then read everything).
+    pub(super) fn advance_platform_version(
+        &self,
+        conn: &SqlConnection,
+        system: Option<&str>,
+    ) -> Result<bool, SqlError> {
         if self.membership.is_none() {
             return Ok(true);
         }
@@ -34,35 +44,64 @@ impl Simulation {
              WHERE _host_platform_version.version = ?",
             crate::sql_params![self.platform_version],
         )?;
-        Ok(changed == 1)
+        if changed != 1 {
+            return Ok(false);
+        }
+        crate::platform::state_sync::journal(conn, self.platform_version + 1, system)?;
+        Ok(true)
     }
 
-    /// Runs a platform change, made again on fresh state when another instance changed the
-    /// platform first (at most a few times).
+    /// Runs a platform change. In a cluster, the change holds the cluster's platform lock
+    /// from before it reads the platform state until after it committed: it starts from every
+    /// change committed before it, and no other instance's change comes in between. (A
+    /// transaction-level advisory lock in a transaction of its own, taken before the change's
+    /// write transaction: always in that order, so they cannot deadlock.) The version compare
+    /// stays as a check; a change that finds the version moved anyway is made again.
     pub(super) fn with_fresh_platform(
         &mut self,
         mut change: impl FnMut(&mut Self) -> Result<(), SimulationError>,
     ) -> Result<(), SimulationError> {
-        for _ in 0..8 {
-            if self.membership.is_some() {
-                self.sync_platform()?;
-            }
+        if self.membership.is_none() {
+            return change(self);
+        }
+        let lock = self.database.checkout().map_err(host_error)?;
+        lock.begin(true)?;
+        if let Err(e) = lock.execute(
+            "SELECT pg_advisory_xact_lock(?)",
+            crate::sql_params![PLATFORM_LOCK_KEY],
+        ) {
+            let _ = lock.rollback();
+            return Err(e.into());
+        }
+        let outcome = self.change_on_fresh_platform(&mut change);
+        // Ends the lock's transaction (it wrote nothing): the lock goes with it.
+        let _ = lock.rollback();
+        outcome
+    }
+
+    fn change_on_fresh_platform(
+        &mut self,
+        change: &mut impl FnMut(&mut Self) -> Result<(), SimulationError>,
+    ) -> Result<(), SimulationError> {
+        for _ in 0..3 {
+            self.sync_platform()?;
             match change(self) {
                 Err(SimulationError::StalePlatform) => {
+                    tracing::warn!("the platform version moved under the platform lock");
                     self.reload_platform();
                 }
                 Ok(()) => {
-                    if self.membership.is_some() {
-                        self.platform_version += 1;
-                        self.platform.set_loaded_version(self.platform_version);
-                    }
+                    self.platform_version += 1;
+                    self.platform
+                        .committed_locally(self.platform_version)
+                        .map_err(SimulationError::Host)?;
                     return Ok(());
                 }
                 other => return other,
             }
         }
         Err(SimulationError::Host(
-            "other instances kept changing the platform during this change: try again".into(),
+            "the platform state kept changing during this change: try again".into(),
         ))
     }
 

@@ -45,9 +45,12 @@ impl Simulation {
                 "platform state of {kind}/{id} is invalid: {v}"
             )));
         }
+        // The journal names the system when only its row and history changed (a health run,
+        // a new system); a deletion also drops edges and overrides: others read everything.
+        let journaled = (kind == HEALTH || next.is_some()).then_some(id);
         let written = self.in_host_transaction(|sim, raw| {
             if !sim
-                .advance_platform_version(raw)
+                .advance_platform_version(raw, journaled)
                 .map_err(|e| e.to_string())?
             {
                 return Err(STALE.into());
@@ -94,7 +97,7 @@ impl Simulation {
     ) -> Result<(), SimulationError> {
         let saved = self.in_host_transaction(|sim, conn| {
             if !sim
-                .advance_platform_version(conn)
+                .advance_platform_version(conn, None)
                 .map_err(|e| e.to_string())?
             {
                 return Err(STALE.into());
