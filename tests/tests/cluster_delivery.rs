@@ -30,7 +30,7 @@ fn member(url: &str, name: &str) -> Simulation {
     .unwrap();
     let now = sim.clock().now_ms();
     registry::join(
-        &*sim.database().checkout().unwrap(),
+        &sim.database().checkout().unwrap(),
         name,
         now,
         &Default::default(),
@@ -65,7 +65,7 @@ fn work_queue_once_per_cluster_and_broadcast_once_per_live_instance() {
     // An instance whose heartbeat lapsed an hour ago.
     let long_ago = instances[0].clock().now_ms() - 3_600_000;
     registry::join(
-        &*db.checkout().unwrap(),
+        &db.checkout().unwrap(),
         "gone",
         long_ago,
         &Default::default(),
