@@ -186,21 +186,26 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
             "{mode} objective {objective}: {events:#?}"
         );
     }
+    quiescent(&servers[0]);
     let dead = count(
         &db,
         "SELECT COUNT(*) FROM _host_queue_jobs WHERE state = 'dead'",
     );
+    // A firing's job is enqueued in the firing's own transaction; another minute may tick
+    // while this is read, so a firing still queued counts as pending, not as lost.
+    let firing_jobs = |states: &str| {
+        count(
+            &db,
+            &format!(
+                "SELECT COUNT(*) FROM _host_cron_firings f JOIN _host_queue_jobs j \
+                 ON j.job_id = f.job_id || ':' || f.at WHERE j.state IN ({states})"
+            ),
+        )
+    };
     let firings = count(&db, "SELECT COUNT(*) FROM _host_cron_firings");
-    let firing_runs = count(
-        &db,
-        "SELECT COUNT(*) FROM _host_cron_firings f JOIN _host_queue_jobs j \
-         ON j.job_id = f.job_id || ':' || f.at WHERE j.state = 'done'",
-    );
-    let firing_jobs = count(
-        &db,
-        "SELECT COUNT(*) FROM _host_cron_firings f JOIN _host_queue_jobs j \
-         ON j.job_id = f.job_id || ':' || f.at",
-    );
+    let firing_runs = firing_jobs("'done'");
+    let firing_pending = firing_jobs("'queued', 'in_flight'");
+    let firing_dead = firing_jobs("'dead'");
     let status = servers[0].status();
     let instances = status["cluster"]["instances"]
         .as_array()
@@ -209,7 +214,7 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
     println!(
         "cluster kill test: {} transitions on {SYSTEMS} systems over 3 instances, 2 kills, {:.1} s; \
          {total_events} downtime events ({open_events} open), {dead} dead letters, \
-         {firings} cron firings ({firing_runs} ran, {firing_jobs} enqueued), {} instances registered",
+         {firings} cron firings ({firing_runs} ran once, {firing_pending} still queued), {} instances registered",
         rounds * SYSTEMS * 2 + upstream_rounds.len() * 2,
         started.elapsed().as_secs_f64(),
         instances.len()
@@ -217,11 +222,13 @@ fn three_instances_with_kills_record_every_transition_exactly_once() {
     assert_eq!(open_events, 0, "no open event is left behind");
     assert!(firings > 0);
     assert_eq!(dead, 0, "no dead letters");
+    assert_eq!(firing_dead, 0);
     assert_eq!(
-        firing_jobs, firings,
-        "every firing was enqueued once per group"
+        firing_runs + firing_pending,
+        firings,
+        "every firing was enqueued once and ran once (or is about to)"
     );
-    assert_eq!(firing_runs, firings, "every firing ran once");
+    assert!(firing_runs > 0, "a firing ran");
     assert_eq!(instances.len(), 3, "{status:#}");
     for server in servers {
         let (stopped, _) = server.terminate();
@@ -368,7 +375,7 @@ fn a_swap_and_a_rollback_on_one_instance_are_served_by_all_three_within_two_seco
         assert_eq!(instance["followError"], Value::Null, "{status:#}");
     }
 
-    // A version no instance can serve (its init fails) recorded as the cluster's: each
+    // A version no instance can serve (another plugin's component) recorded as the cluster's: each
     // instance tries it itself, refuses it, keeps serving, and says why.
     let bad = std::fs::read(FIXTURE_INIT_FAILS_PATH).unwrap();
     let bad_digest = slo_host::runtime::digest_of(&bad);

@@ -103,6 +103,14 @@ fn print_banner(server: &Server, args: &ServeArgs, tokens: usize) -> anyhow::Res
         DatabaseLocation::name,
     );
     writeln!(out, "  database {database}")?;
+    if let Some(m) = server.membership() {
+        writeln!(
+            out,
+            "  cluster  instance {} (leases {} ms; other instances on this database share the work)",
+            m.instance,
+            m.lease_ms()
+        )?;
+    }
     writeln!(
         out,
         "  callers  {tokens} bearer token(s); requests without one are anonymous"

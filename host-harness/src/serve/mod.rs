@@ -6,7 +6,8 @@
 //! * [`http`]: hyper and axum between the socket and the API: timeouts, limits, the bounded
 //!   threads that run plugin work.
 //! * [`component_file`]: reading a component file named by a swap or watched, safely.
-//! * [`lock`]: one `serve` per database.
+//! * [`lock`]: one `serve` per SQLite file.
+//! * [`cluster`]: heartbeats, `LISTEN`, following the cluster's serving version.
 //! * `driver`: the thread that runs cron jobs and deliveries as the real clock reaches them.
 //! * `watch`: `--watch`, a swap when the component file changes.
 //! * `shared`: what they share.
@@ -15,6 +16,10 @@
 //! take turns on the simulation. Shutdown answers 503 to new requests, lets every request in
 //! hand finish, closes the connections and lets the driver finish its tick: queued jobs stay in
 //! the database for the next start.
+//!
+//! On PostgreSQL every server is an instance of the cluster on that database (`cluster`: the
+//! registry, leases, `LISTEN`, following swaps): instances share the queue and the platform
+//! state, and any of them may take any delivery.
 //!
 //! After a crash (even `kill -9`) nothing is half-done: a platform change commits together with
 //! its change-log row, its queued deliveries and the platform state it sets; a delivery's
@@ -211,6 +216,11 @@ impl Server {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// This instance's place in the cluster on its PostgreSQL database, if it is in one.
+    pub fn membership(&self) -> Option<&Membership> {
+        self.shared.membership.as_ref()
     }
 
     /// The version serving now.
