@@ -1,7 +1,8 @@
 //! The leased queue on PostgreSQL, as two instances see it: takes in batches never overlap
 //! (`FOR UPDATE SKIP LOCKED`), a lapsed lease is rescued by the other instance and the first
-//! one's completion then fails (nothing it did can commit), leases renew, an entity's changes
-//! are handed out one at a time in order, and a restarted instance takes back its own leases.
+//! one's completion then fails (nothing it did can commit), leases renew, a job whose
+//! instances keep dying ends as a dead letter, an entity's changes are handed out one at a
+//! time in order, and a restarted instance takes back its own leases.
 
 use std::collections::BTreeSet;
 
@@ -161,4 +162,40 @@ fn a_restarted_instance_takes_back_its_own_leases_only() {
     assert_eq!(a.take_due().unwrap().map(|d| d.job_id), Some(mine.job_id));
     assert!(a.take_due().unwrap().is_none(), "b's lease is b's");
     b.complete(&theirs).unwrap();
+}
+
+#[test]
+fn a_job_whose_instances_keep_dying_ends_as_a_dead_letter() {
+    let url = slo_host::postgres_cluster::fresh_database().unwrap_or_else(|e| panic!("{e:#}"));
+    let clock = Clock::virtual_at(1_000_000);
+    let a = leased(&url, "a", &clock, 1);
+    let b = leased(&url, "b", &clock, 1);
+    a.enqueue(&job("poison", None)).unwrap();
+    let mut attempts = Vec::new();
+    for n in 0..4 {
+        let taker = if n % 2 == 0 { &a } else { &b };
+        let d = taker
+            .take_due()
+            .unwrap()
+            .expect("due again once the lease lapsed");
+        attempts.push(d.attempt);
+        // The taker dies (no heartbeat renews its lease).
+        clock.advance(std::time::Duration::from_secs(11)).unwrap();
+    }
+    assert_eq!(
+        attempts,
+        [0, 1, 2, 3],
+        "each rescue counts as a failed attempt"
+    );
+    assert!(
+        a.take_due().unwrap().is_none(),
+        "max_retries 3: the fifth try is not made"
+    );
+    let dead = a.dead_letters().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].error.contains("stopped while handling it 4 times"),
+        "{}",
+        dead[0].error
+    );
 }

@@ -149,3 +149,32 @@ pub fn scenario_files() -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// Calls the fixture plugin's RPC `procedure` anonymously in `sim`'s host; its JSON answer.
+pub fn call(
+    sim: &slo_host::platform::Simulation,
+    procedure: &str,
+    input: serde_json::Value,
+) -> serde_json::Value {
+    let out = sim
+        .host()
+        .call_rpc(
+            procedure,
+            &input.to_string(),
+            &slo_host::host::Caller::anonymous(&[]),
+        )
+        .unwrap_or_else(|e| panic!("{procedure}: {e}"));
+    serde_json::from_str(&out).expect("a JSON answer")
+}
+
+/// What the fixture plugin recorded receiving in worker group `group` (its `deliveries`
+/// procedure).
+pub fn deliveries(sim: &slo_host::platform::Simulation, group: &str) -> Vec<serde_json::Value> {
+    call(sim, "deliveries", serde_json::json!({}))
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|d| d["group"] == group)
+        .cloned()
+        .collect()
+}

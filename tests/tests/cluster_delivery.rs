@@ -12,7 +12,7 @@ use slo_host::cluster::{registry, Membership};
 use slo_host::host::{Caller, HostConfig};
 use slo_host::platform::simulation::SimulationOptions;
 use slo_host::platform::Simulation;
-use slo_tests::test_config;
+use slo_tests::{call, deliveries, test_config};
 
 fn member(url: &str, name: &str) -> Simulation {
     let config = HostConfig {
@@ -37,24 +37,6 @@ fn member(url: &str, name: &str) -> Simulation {
     )
     .unwrap();
     sim
-}
-
-fn call(sim: &Simulation, procedure: &str, input: Value) -> Value {
-    let out = sim
-        .host()
-        .call_rpc(procedure, &input.to_string(), &Caller::anonymous(&[]))
-        .unwrap();
-    serde_json::from_str(&out).unwrap()
-}
-
-fn deliveries(sim: &Simulation, group: &str) -> Vec<Value> {
-    call(sim, "deliveries", json!({}))
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["group"] == group)
-        .cloned()
-        .collect()
 }
 
 #[test]

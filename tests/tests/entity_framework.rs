@@ -14,11 +14,11 @@ use slo_host::capabilities::entities::{
 };
 use slo_host::capabilities::platform::{NativeKind, PlatformServices};
 use slo_host::capabilities::sql::Database;
-use slo_host::host::{Caller, LoadError, PluginHost};
+use slo_host::host::{LoadError, PluginHost};
 use slo_host::platform::simulation::SimulationOptions;
 use slo_host::platform::{HealthStatus, Simulation};
 use slo_host::runtime::PluginError;
-use slo_tests::{fixture_host, test_config};
+use slo_tests::{call, deliveries, fixture_host, test_config};
 
 fn fixture_bytes() -> Vec<u8> {
     std::fs::read(artifacts::MISBEHAVING_FIXTURE_PATH).expect("fixture component")
@@ -336,24 +336,6 @@ fn simulation(options: SimulationOptions) -> Simulation {
         options,
     )
     .unwrap()
-}
-
-fn call(sim: &Simulation, procedure: &str, input: Value) -> Value {
-    let out = sim
-        .host()
-        .call_rpc(procedure, &input.to_string(), &Caller::anonymous(&[]))
-        .unwrap();
-    serde_json::from_str(&out).unwrap()
-}
-
-fn deliveries(sim: &Simulation, group: &str) -> Vec<Value> {
-    call(sim, "deliveries", json!({}))
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["group"] == group)
-        .cloned()
-        .collect()
 }
 
 /// §3.3: work-queue once per worker group, broadcast once per simulated instance.

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::measure::micros;
+use super::transitions::{self, SYSTEMS};
 use super::{Engine, Progress, Row};
 use crate::artifacts::SLO_PLUGIN_COMPONENT;
 use crate::capabilities::clock::Clock;
@@ -18,9 +19,6 @@ use crate::cluster::Membership;
 use crate::host::HostConfig;
 use crate::platform::simulation::SimulationOptions;
 use crate::platform::{HealthStatus, Simulation};
-use crate::sql_params;
-
-const SYSTEMS: usize = 1_000;
 
 /// CPU seconds this process used so far (user + system).
 fn process_cpu() -> f64 {
@@ -68,34 +66,6 @@ fn instance(url: &str, name: &str) -> anyhow::Result<Simulation> {
     )?)
 }
 
-/// The catalog and 2 objectives per system, written by the first instance.
-fn setup(sim: &mut Simulation, progress: &Progress) -> anyhow::Result<()> {
-    for i in 0..SYSTEMS {
-        sim.add_system(&format!("sys-{i}"), &format!("System {i}"))?;
-        if i % 100 == 99 {
-            progress.tick();
-        }
-    }
-    sim.settle()?;
-    let now = sim.clock().now_ms();
-    let conn = sim.database().checkout()?;
-    conn.in_write_transaction(|conn| -> anyhow::Result<()> {
-        let insert = "INSERT INTO slo_objectives (id, system_id, target, window_days, dependency_exclusion, created_at, updated_at) \
-             VALUES (?, ?, ?, 30, ?, ?, ?)";
-        for i in 0..SYSTEMS {
-            let system = format!("sys-{i}");
-            for (suffix, target, mode) in [("strict", 99.9, "strict"), ("self", 99.5, "self-only")] {
-                conn.execute(
-                    insert,
-                    sql_params![format!("{system}-{suffix}"), &system, target, mode, now, now],
-                )?;
-            }
-        }
-        Ok(())
-    })?;
-    Ok(())
-}
-
 /// One measurement: `count` instances, `transitions` in all.
 struct Run {
     rate: f64,
@@ -114,7 +84,8 @@ fn run(count: usize, transitions: usize, progress: &Progress) -> anyhow::Result<
     let mut sims = (0..count)
         .map(|n| instance(&url, &format!("bench-{n}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    setup(&mut sims[0], progress)?;
+    let now = sims[0].clock().now_ms();
+    transitions::catalog(&mut sims[0], progress, now)?;
     let db = Database::at(&url)?;
     let invoked_before: u64 = sims
         .iter()

@@ -15,7 +15,8 @@ use crate::host::HostConfig;
 use crate::platform::{HealthStatus, Simulation};
 use crate::sql_params;
 
-const SYSTEMS: usize = 1_000;
+/// Systems in row 5's catalog (each with 2 objectives).
+pub(super) const SYSTEMS: usize = 1_000;
 
 /// 2026-06-01T00:00:00Z.
 const START_MS: i64 = 1_780_272_000_000;
@@ -31,6 +32,14 @@ fn setup(dir: &std::path::Path, progress: &Progress, engine: Engine) -> anyhow::
         engine.database(Some(&dir.join("transitions.db")))?,
         SLO_PLUGIN_COMPONENT,
     )?;
+    catalog(&mut sim, progress, START_MS)?;
+    Ok(sim)
+}
+
+/// Row 5's catalog on `sim`: [`SYSTEMS`] systems (added through the platform, settled), each
+/// with a strict and a self-only objective created at `now` (written directly: creating them
+/// through the RPC would time the setup, not the transitions).
+pub(super) fn catalog(sim: &mut Simulation, progress: &Progress, now: i64) -> anyhow::Result<()> {
     for i in 0..SYSTEMS {
         sim.add_system(&format!("sys-{i}"), &format!("System {i}"))?;
         if i % 100 == 99 {
@@ -44,33 +53,15 @@ fn setup(dir: &std::path::Path, progress: &Progress, engine: Engine) -> anyhow::
              VALUES (?, ?, ?, 30, ?, ?, ?)";
         for i in 0..SYSTEMS {
             let system = format!("sys-{i}");
-            conn.execute(
-                insert,
-                sql_params![
-                    format!("{system}-strict"),
-                    &system,
-                    99.9,
-                    "strict",
-                    START_MS,
-                    START_MS
-                ],
-            )?;
-            conn.execute(
-                insert,
-                sql_params![
-                    format!("{system}-self"),
-                    &system,
-                    99.5,
-                    "self-only",
-                    START_MS,
-                    START_MS
-                ],
-            )?;
+            for (suffix, target, mode) in [("strict", 99.9, "strict"), ("self", 99.5, "self-only")] {
+                conn.execute(
+                    insert,
+                    sql_params![format!("{system}-{suffix}"), &system, target, mode, now, now],
+                )?;
+            }
         }
         Ok(())
-    })?;
-    drop(conn);
-    Ok(sim)
+    })
 }
 
 /// Row 5.

@@ -58,7 +58,7 @@ impl Queue {
         let (registered_j, registered_p) = (registered("j"), registered("p"));
         let sql = format!(
             "WITH picked AS (
-                SELECT j.seq FROM _host_queue_jobs j
+                SELECT j.seq, j.state AS was FROM _host_queue_jobs j
                 WHERE ((j.state = 'queued' AND j.due_at <= ?) OR (j.state = 'in_flight' AND j.lease_until < ?))
                   AND ({registered_j})
                   AND (j.ordering_key IS NULL OR NOT EXISTS (
@@ -69,9 +69,10 @@ impl Queue {
                 ORDER BY j.priority DESC, j.due_at, j.seq
                 LIMIT ?
                 FOR UPDATE OF j SKIP LOCKED)
-             UPDATE _host_queue_jobs q SET state = 'in_flight', lease_owner = ?, lease_until = ?
+             UPDATE _host_queue_jobs q SET state = 'in_flight', lease_owner = ?, lease_until = ?,
+                attempt = CASE WHEN picked.was = 'in_flight' THEN q.attempt + 1 ELSE q.attempt END
              FROM picked WHERE q.seq = picked.seq
-             RETURNING q.seq, q.queue, q.consumer_group, q.job_id, q.payload, q.attempt, q.enqueued_at, q.due_at, q.priority"
+             RETURNING q.seq, q.queue, q.consumer_group, q.job_id, q.payload, q.attempt, q.enqueued_at, q.due_at, q.priority, picked.was"
         );
         let mut params: Vec<SqlValue> = vec![now.into(), now.into()];
         for _ in 0..2 {
@@ -83,11 +84,33 @@ impl Queue {
         params.push(i64::try_from(batch.max(1)).unwrap_or(1).into());
         params.push(owner.into());
         params.push(now.saturating_add(lease_ms).into());
-        let rows = self.db.checkout()?.query(&sql, &params)?;
-        let mut leased = rows
-            .iter()
-            .map(|r| Ok((r.get::<i64>(8)?, delivery(r)?)))
-            .collect::<Result<Vec<_>, SqlError>>()?;
+        let conn = self.db.checkout()?;
+        let rows = conn.query(&sql, &params)?;
+        let mut leased = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (priority, d, was): (i64, Delivery, String) =
+                (row.get(8)?, delivery(row)?, row.get(9)?);
+            // A rescue counts as a failed attempt (its instance died or hung while handling
+            // it): a job that keeps killing its instances ends as a dead letter, not in a loop.
+            if was == "in_flight" && d.attempt > self.max_retries(&d.queue, &d.consumer_group) {
+                conn.execute(
+                    "UPDATE _host_queue_jobs SET state = 'dead', lease_owner = NULL, lease_until = NULL, last_error = ? \
+                     WHERE seq = ? AND state = 'in_flight' AND lease_owner = ?",
+                    sql_params![
+                        format!("its instance stopped while handling it {} times", d.attempt),
+                        d.seq,
+                        owner
+                    ],
+                )?;
+                tracing::warn!(
+                    "dead letter: {}/{}: its instances kept stopping",
+                    d.queue,
+                    d.consumer_group
+                );
+                continue;
+            }
+            leased.push((priority, d));
+        }
         leased.sort_by(|(pa, a), (pb, b)| {
             pb.cmp(pa)
                 .then(a.due_at.cmp(&b.due_at))
