@@ -3,13 +3,13 @@
 //! subscription in the whole cluster, and once per live instance to a `broadcast` one; the
 //! gone instance gets no copy, and copies left for it are dropped.
 
-use serde_json::{json, Value};
+use serde_json::json;
 use slo_host::artifacts::MISBEHAVING_FIXTURE_PATH;
 use slo_host::capabilities::clock::Clock;
 use slo_host::capabilities::queue::pending_count;
 use slo_host::capabilities::sql::Database;
 use slo_host::cluster::{registry, Membership};
-use slo_host::host::{Caller, HostConfig};
+use slo_host::host::HostConfig;
 use slo_host::platform::simulation::SimulationOptions;
 use slo_host::platform::Simulation;
 use slo_tests::{call, deliveries, test_config};
