@@ -109,6 +109,7 @@ impl PluginHost {
         call: impl ExportCall<R>,
         before_commit: impl FnOnce(&R, Option<&Transaction>) -> Result<(), Failure>,
     ) -> Result<R, InvocationError> {
+        let started = std::time::Instant::now();
         let result = self.runtime.invoke_around(
             &plugin.compiled,
             &plugin.identity,
@@ -120,6 +121,16 @@ impl PluginHost {
             before_commit,
         );
         let export_name = export.split('(').next().unwrap_or(export);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => match e.failure {
+                Failure::Returned { .. } | Failure::Rejected { .. } => "error",
+                Failure::Host { .. } => "host",
+                _ => "trap",
+            },
+        };
+        self.metrics
+            .observe(export_name, outcome, started.elapsed());
         match result {
             Ok(Invoked {
                 value,
@@ -159,6 +170,7 @@ impl PluginHost {
             .committed_time_us
             .saturating_add(micros(stats.elapsed));
         counts.committed_sql_us = counts.committed_sql_us.saturating_add(micros(stats.sql));
+        self.metrics.add_sql(stats.sql);
     }
 
     pub(super) fn count(&self, plugin: &LoadedPlugin, export: &str, outcome: &Result<(), Failure>) {
@@ -174,6 +186,11 @@ impl PluginHost {
             Err(Failure::Returned { .. } | Failure::Rejected { .. }) => counts.errors += 1,
             Err(_) => counts.traps += 1,
         }
+    }
+
+    /// The host's metrics (invocations by export and outcome, latency, host SQL time).
+    pub fn metrics(&self) -> &super::metrics::HostMetrics {
+        &self.metrics
     }
 
     /// Invocation counts so far.

@@ -40,6 +40,7 @@ mod caller;
 mod exports;
 mod invoke;
 mod load;
+pub mod metrics;
 mod publications;
 mod versions;
 
@@ -123,6 +124,7 @@ pub struct PluginHost {
     plugin: RwLock<Option<Arc<LoadedPlugin>>>,
     published: Mutex<PublicationLog>,
     counts: Mutex<InvocationCounts>,
+    metrics: metrics::HostMetrics,
     entities: RwLock<EntityRegistry>,
     triggers: RwLock<TriggerRegistry>,
     entity_locks: Mutex<HashMap<EntityKey, Arc<Mutex<()>>>>,
@@ -193,6 +195,7 @@ impl PluginHost {
             plugin: RwLock::new(None),
             published: Mutex::new(PublicationLog::default()),
             counts: Mutex::new(InvocationCounts::default()),
+            metrics: metrics::HostMetrics::default(),
             entities: RwLock::new(entities),
             triggers: RwLock::new(TriggerRegistry::default()),
             entity_locks: Mutex::new(HashMap::new()),

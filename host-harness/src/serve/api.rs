@@ -3,6 +3,7 @@
 //! | method and path | who | what |
 //! |---|---|---|
 //! | `GET /healthz` | anyone | liveness |
+//! | `GET /metrics` | `metrics.read` or `host.admin` | Prometheus text format (see `metrics`) |
 //! | `POST /rpc/{procedure}` | the token's caller | the procedure's JSON answer |
 //! | `GET /admin/status` | `host.admin` | serving and previous version, invocation counts, version events, watcher, pending deliveries |
 //! | `POST /admin/health` | `host.admin` | `{"systemId", "status"}`: a health change |
@@ -48,31 +49,39 @@ pub struct Request {
     pub body: String,
 }
 
-/// An HTTP reply: a status and a JSON body.
+/// An HTTP reply: a status and a body, JSON unless it says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The HTTP status.
     pub status: u16,
-    /// JSON text.
+    /// The body's text.
     pub body: String,
+    /// Its media type.
+    pub content_type: &'static str,
 }
+
+/// The media type of every reply but `/metrics`.
+pub const JSON: &str = "application/json";
 
 impl Reply {
     /// 200 with `body`.
     pub fn ok(body: &Value) -> Self {
+        Self::json(200, body.to_string())
+    }
+
+    /// `status` with JSON `text`.
+    fn json(status: u16, text: String) -> Self {
         Reply {
-            status: 200,
-            body: body.to_string(),
+            status,
+            body: text,
+            content_type: JSON,
         }
     }
 
     /// An error reply in the API's shape.
     pub fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
         let body = json!({ "error": { "code": code, "message": message.into() } });
-        Reply {
-            status,
-            body: body.to_string(),
-        }
+        Self::json(status, body.to_string())
     }
 
     fn plugin_error(error: &PluginError) -> Self {
@@ -144,6 +153,9 @@ pub fn handle(shared: &Shared, request: &Request) -> Reply {
         return expect_method(method, "GET").unwrap_or_else(|| Reply::ok(&json!({"status": "ok"})));
     }
     let caller = &request.caller;
+    if path == "/metrics" {
+        return expect_method(method, "GET").unwrap_or_else(|| metrics(shared, caller));
+    }
     if let Some(procedure) = path.strip_prefix("/rpc/") {
         return expect_method(method, "POST")
             .unwrap_or_else(|| call(shared, procedure, &request.body, caller));
@@ -173,6 +185,28 @@ pub fn handle(shared: &Shared, request: &Request) -> Reply {
         return list_systems(shared);
     }
     admin(shared, action, &request.body)
+}
+
+/// `GET /metrics` for a caller holding `metrics.read` (or `host.admin`).
+fn metrics(shared: &Shared, caller: &Caller) -> Reply {
+    if !caller.holds(super::metrics::METRICS_RULE) && !caller.holds(ADMIN_RULE) {
+        return Reply::error(
+            403,
+            "denied",
+            format!(
+                "/metrics requires the {} rule",
+                super::metrics::METRICS_RULE
+            ),
+        );
+    }
+    match super::metrics::render(shared) {
+        Ok(text) => Reply {
+            status: 200,
+            body: text,
+            content_type: super::metrics::CONTENT_TYPE,
+        },
+        Err(e) => host_failure(format!("the metrics could not be read: {e}")),
+    }
 }
 
 /// `GET /admin/systems`: the catalog with each system's effective health, read without
@@ -226,10 +260,7 @@ fn call(shared: &Shared, procedure: &str, body: &str, caller: &Caller) -> Reply 
         shared.wake_driver();
     }
     match outcome {
-        Ok(output) => Reply {
-            status: 200,
-            body: output,
-        },
+        Ok(output) => Reply::json(200, output),
         Err(error) => Reply::invocation_error(&error),
     }
 }

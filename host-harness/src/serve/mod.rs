@@ -7,6 +7,7 @@
 //!   threads that run plugin work.
 //! * [`component_file`]: reading a component file named by a swap or watched, safely.
 //! * [`lock`]: one `serve` per SQLite file.
+//! * [`metrics`]: `GET /metrics`, the Prometheus text format.
 //! * [`cluster`]: heartbeats, `LISTEN`, following the cluster's serving version.
 //! * `driver`: the thread that runs cron jobs and deliveries as the real clock reaches them.
 //! * `watch`: `--watch`, a swap when the component file changes.
@@ -33,6 +34,7 @@ pub mod component_file;
 mod driver;
 pub mod http;
 pub mod lock;
+pub mod metrics;
 mod shared;
 mod watch;
 

@@ -43,13 +43,13 @@ impl Drop for InFlight {
     }
 }
 
-/// The JSON reply as an HTTP response.
+/// The reply as an HTTP response.
 pub fn respond(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, reply.body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(reply.content_type),
     );
     response
 }
