@@ -52,6 +52,10 @@ pub const MIGRATIONS: &[HostMigration] = &[
         id: "0007_cluster",
         sql: crate::cluster::schema::SCHEMA,
     },
+    HostMigration {
+        id: "0008_gitops",
+        sql: crate::gitops::SCHEMA,
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _host_schema (

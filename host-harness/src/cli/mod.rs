@@ -5,6 +5,7 @@ mod bench;
 mod call;
 mod demo;
 mod inspect;
+mod openslo;
 mod report;
 mod scenario;
 mod serve;
@@ -77,6 +78,21 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run the benchmarks (see BENCHMARKS.md); build with --release for real numbers.
     Bench(bench::BenchArgs),
+    /// OpenSLO v1: export every objective, or import SLO and Service documents.
+    Openslo {
+        /// What to do.
+        #[command(subcommand)]
+        command: OpensloCommand,
+    },
+    /// Check OpenSLO and GitOps SLO files offline (for CI): non-zero with every error.
+    Validate {
+        /// The files (YAML, one or more documents each).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Check GitOps documents against this component's schema (default: the built-in).
+        #[arg(long, value_name = "PATH")]
+        plugin: Option<PathBuf>,
+    },
     /// Ask a running `slo-host serve`: status, swap, rollback.
     Admin {
         /// What to ask.
@@ -108,6 +124,27 @@ pub enum ScenarioCommand {
         /// Print the full JSON report.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        run: RunOptions,
+    },
+}
+
+/// OpenSLO subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OpensloCommand {
+    /// Write every objective as an OpenSLO `SLO`, with a `Service` per system.
+    Export {
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunOptions,
+    },
+    /// Create and update objectives from OpenSLO files (idempotent).
+    Import {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[command(flatten)]
         run: RunOptions,
     },
@@ -163,6 +200,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(&args),
         Command::Admin { command, target } => admin::run(&target, &command),
+        Command::Openslo {
+            command: OpensloCommand::Export { out, run },
+        } => openslo::export(&run, out.as_deref()),
+        Command::Openslo {
+            command: OpensloCommand::Import { files, run },
+        } => openslo::import(&run, &files),
+        Command::Validate { files, plugin } => openslo::validate(plugin.as_deref(), &files),
     }
 }
 

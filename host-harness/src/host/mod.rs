@@ -38,6 +38,7 @@ use crate::runtime::{
 
 mod caller;
 mod exports;
+mod gitops;
 mod invoke;
 mod load;
 pub mod metrics;
@@ -46,6 +47,7 @@ mod versions;
 
 pub use caller::{Caller, CallerKind};
 pub use exports::Completion;
+pub use gitops::GitopsDocument;
 pub use invoke::InvocationCounts;
 pub use load::{LoadError, LoadedPlugin};
 pub use publications::Publication;

@@ -200,6 +200,24 @@ impl SimulatedPlatform {
         state.history.extend(history.iter().cloned());
     }
 
+    /// The catalog system a GitOps reference names (`kind` `System`, case-insensitive): the
+    /// system with that id, else the one system with that catalog name. Other kinds (health
+    /// check configurations, say) are not simulated: `None`.
+    pub fn resolve_system_ref(&self, kind: &str, name: &str) -> Option<String> {
+        if !kind.eq_ignore_ascii_case("system") {
+            return None;
+        }
+        let state = self.state();
+        if state.systems.contains_key(name) {
+            return Some(name.to_owned());
+        }
+        let mut named = state.systems.iter().filter(|(_, s)| s.name == name);
+        match (named.next(), named.next()) {
+            (Some((id, _)), None) => Some(id.clone()),
+            _ => None,
+        }
+    }
+
     /// Every system: id, catalog name and effective health, sorted by id.
     pub fn systems(&self) -> Vec<(String, String, HealthStatus)> {
         let state = self.state();
@@ -331,6 +349,13 @@ fn effective(state: &State, id: &str) -> Option<HealthStatus> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct RefInput {
+    kind: String,
+    entity_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct SystemInput {
     system_id: String,
 }
@@ -421,6 +446,10 @@ impl PlatformServices for SimulatedPlatform {
                     .get(&system_id)
                     .ok_or_else(|| not_found(format!("system {system_id:?}")))?;
                 json!({ "id": system_id, "name": system.name })
+            }
+            ("gitops", "resolveEntityRef") => {
+                let RefInput { kind, entity_name } = parse(procedure, input)?;
+                json!({ "entityId": self.resolve_system_ref(&kind, &entity_name) })
             }
             ("dependency", "getDependencies") => {
                 let DependenciesInput {
