@@ -11,6 +11,20 @@ pub(super) fn no_completion(_: Option<&Transaction>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The host connection of the invocation's open transaction, for a host step that must
+/// commit with it (`what` names the invocation in the failure).
+pub fn open_connection<'t>(
+    tx: Option<&'t Transaction>,
+    what: &str,
+) -> Result<&'t crate::capabilities::sql::SqlConnection, Failure> {
+    tx.ok_or_else(|| format!("a {what} runs without a transaction"))
+        .and_then(|tx| {
+            tx.host_connection()
+                .map_err(|_| format!("the {what}'s transaction has ended"))
+        })
+        .map_err(|message| Failure::Host { message })
+}
+
 impl PluginHost {
     /// Calls RPC `procedure` with JSON `input` as `caller`. The host checks that the procedure
     /// exists, that `input` is JSON and that the caller holds the procedure's rules before the

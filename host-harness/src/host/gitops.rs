@@ -58,15 +58,7 @@ impl PluginHost {
         };
         let existing = existing_id.map(str::to_owned);
         let record = |id: &String, tx: Option<&crate::capabilities::sql::Transaction>| {
-            let conn = tx
-                .ok_or("a reconcile runs without a transaction")
-                .and_then(|tx| {
-                    tx.host_connection()
-                        .map_err(|_| "the reconcile's transaction has ended")
-                })
-                .map_err(|message| Failure::Host {
-                    message: message.into(),
-                })?;
+            let conn = super::exports::open_connection(tx, "reconcile")?;
             crate::gitops::record(conn, document, id).map_err(|e| Failure::Host {
                 message: format!("the GitOps record could not be written: {e}"),
             })

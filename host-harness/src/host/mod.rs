@@ -46,7 +46,7 @@ mod publications;
 mod versions;
 
 pub use caller::{Caller, CallerKind};
-pub use exports::Completion;
+pub use exports::{open_connection, Completion};
 pub use gitops::GitopsDocument;
 pub use invoke::InvocationCounts;
 pub use load::{LoadError, LoadedPlugin};

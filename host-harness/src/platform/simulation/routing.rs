@@ -373,15 +373,7 @@ impl Simulation {
             if !complete {
                 return Ok(());
             }
-            let conn = tx
-                .ok_or("a delivery runs without a transaction")
-                .and_then(|tx| {
-                    tx.host_connection()
-                        .map_err(|_| "the handler's transaction has ended")
-                })
-                .map_err(|message| Failure::Host {
-                    message: message.into(),
-                })?;
+            let conn = crate::host::open_connection(tx, "delivery")?;
             self.queue
                 .complete_on(conn, delivery)
                 .map_err(|e| Failure::Host {
