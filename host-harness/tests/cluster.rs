@@ -407,3 +407,34 @@ fn a_swap_and_a_rollback_on_one_instance_are_served_by_all_three_within_two_seco
         assert_eq!(code, 200, "still serving: {answer}");
     }
 }
+
+#[test]
+fn a_second_live_process_cannot_take_an_instance_name() {
+    let dir = fresh_dir("cluster-names");
+    std::fs::copy(SLO_PLUGIN_PATH, dir.join("plugin.wasm")).unwrap();
+    let url = slo_host::postgres_cluster::fresh_database().unwrap_or_else(|e| panic!("{e:#}"));
+    let first = start(&dir, &url, "solo");
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_slo-host"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--instance",
+            "solo",
+            "--db",
+            &url,
+        ])
+        .output()
+        .expect("slo-host runs");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second solo must be refused");
+    assert!(
+        stderr.contains("instance solo is already running")
+            && stderr.contains(&format!(":{}", first.child.id())),
+        "{stderr}"
+    );
+    // Its leases were left alone: the first instance still serves.
+    assert_eq!(first.status()["cluster"]["instance"], "solo");
+    let (stopped, _) = first.terminate();
+    assert!(stopped);
+}

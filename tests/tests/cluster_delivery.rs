@@ -105,6 +105,15 @@ fn work_queue_once_per_cluster_and_broadcast_once_per_live_instance() {
         )
         .unwrap();
     assert_eq!(pending_count(&db).unwrap(), 1);
+    // And an instance silent for two days leaves the registry.
+    let days_ago = instances[0].clock().now_ms() - 2 * 86_400_000;
+    registry::join(
+        &db.checkout().unwrap(),
+        "ancient",
+        days_ago,
+        &Default::default(),
+    )
+    .unwrap();
     let mut fresh = member(&url, "d"); // its first tick sweeps at once
     fresh.run_due().unwrap();
     let left: i64 = db
@@ -119,4 +128,10 @@ fn work_queue_once_per_cluster_and_broadcast_once_per_live_instance() {
         .get(0)
         .unwrap();
     assert_eq!(left, 0, "the gone instance's copy was dropped");
+    let names: Vec<String> = registry::all(&db.checkout().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "d", "gone"], "ancient was forgotten");
 }

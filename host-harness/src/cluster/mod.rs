@@ -46,13 +46,7 @@ impl Membership {
 
     /// The default instance name: the host name and the process id.
     pub fn default_name() -> String {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .unwrap_or_else(|| "host".into());
-        format!("{host}-{}", std::process::id())
+        format!("{}-{}", host_name(), std::process::id())
     }
 
     /// The lease in milliseconds.
@@ -64,4 +58,57 @@ impl Membership {
     pub fn gone_after_ms(&self) -> i64 {
         i64::try_from(self.gone_after.as_millis()).unwrap_or(i64::MAX)
     }
+}
+
+/// This machine's host name (`host` when it cannot be read).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into())
+}
+
+/// Who holds an instance name: this process, as `host:pid`.
+pub fn this_process() -> String {
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+/// Whether the process `holder` (`host:pid`) may still be running: on this host, whether
+/// the pid is alive; on another host, unknowable, so yes.
+fn may_be_running(holder: &str) -> bool {
+    let Some((host, pid)) = holder.rsplit_once(':') else {
+        return true;
+    };
+    if host != host_name() {
+        return true;
+    }
+    match pid.parse::<libc::pid_t>() {
+        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+        Ok(pid) if pid > 0 => unsafe { libc::kill(pid, 0) == 0 },
+        _ => true,
+    }
+}
+
+/// Refuses to start an instance under a name another live process holds: two processes with
+/// one name would take back each other's leases. A name whose holder's heartbeat lapsed, or
+/// whose holder on this host is dead (a `kill -9` and a restart), is free.
+pub fn ensure_name_free(
+    conn: &crate::capabilities::sql::SqlConnection,
+    membership: &Membership,
+    now: i64,
+) -> anyhow::Result<()> {
+    let Some((holder, heartbeat_at)) = registry::holder_of(conn, &membership.instance)? else {
+        return Ok(());
+    };
+    let age = now.saturating_sub(heartbeat_at);
+    if age <= membership.gone_after_ms() && holder != this_process() && may_be_running(&holder) {
+        anyhow::bail!(
+            "instance {} is already running ({holder}, heartbeat {age} ms ago): give this one another --instance, or wait until that heartbeat is {} ms old",
+            membership.instance,
+            membership.gone_after_ms()
+        );
+    }
+    Ok(())
 }

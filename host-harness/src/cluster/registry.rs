@@ -56,13 +56,14 @@ fn instance(row: &Row) -> Result<InstanceRow, SqlError> {
     })
 }
 
-/// Records that `name` (re)started at `now`: a restarted instance keeps its name and row.
+/// Records that `name` (re)started at `now`, held by this process: a restarted instance
+/// keeps its name and row.
 pub fn join(conn: &SqlConnection, name: &str, now: i64, beat: &Beat<'_>) -> Result<(), SqlError> {
     conn.execute(
-        "INSERT INTO _host_instances (name, started_at, heartbeat_at, address, serving_digest, serving_version, follow_error) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, \
+        "INSERT INTO _host_instances (name, started_at, heartbeat_at, address, serving_digest, serving_version, follow_error, holder) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, \
          heartbeat_at = excluded.heartbeat_at, address = excluded.address, serving_digest = excluded.serving_digest, \
-         serving_version = excluded.serving_version, follow_error = excluded.follow_error",
+         serving_version = excluded.serving_version, follow_error = excluded.follow_error, holder = excluded.holder",
         sql_params![
             name,
             now,
@@ -70,10 +71,21 @@ pub fn join(conn: &SqlConnection, name: &str, now: i64, beat: &Beat<'_>) -> Resu
             beat.address,
             beat.serving_digest,
             beat.serving_version,
-            beat.follow_error
+            beat.follow_error,
+            super::this_process()
         ],
     )?;
     Ok(())
+}
+
+/// The process holding `name` (`host:pid`) and its last heartbeat, if the name is registered.
+pub fn holder_of(conn: &SqlConnection, name: &str) -> Result<Option<(String, i64)>, SqlError> {
+    conn.query_row(
+        "SELECT COALESCE(holder, ''), heartbeat_at FROM _host_instances WHERE name = ?",
+        sql_params![name],
+    )?
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .transpose()
 }
 
 /// Refreshes `name`'s heartbeat and what it reports. Answers `false` when its row is gone (a
@@ -161,5 +173,14 @@ pub fn forget_broadcasts_of(conn: &SqlConnection, instance: &str) -> Result<u64,
             i64::try_from(suffix.len()).unwrap_or(i64::MAX),
             suffix
         ],
+    )
+}
+
+/// Removes the rows of instances whose last heartbeat is older than `before` (a day, say):
+/// instances renamed or scaled away for good. Answers how many.
+pub fn forget_long_gone(conn: &SqlConnection, before: i64) -> Result<u64, SqlError> {
+    conn.execute(
+        "DELETE FROM _host_instances WHERE heartbeat_at < ?",
+        sql_params![before],
     )
 }

@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS _host_instances (
     address TEXT,
     serving_digest TEXT,
     serving_version TEXT,
-    follow_error TEXT
+    follow_error TEXT,
+    holder TEXT
 );
 CREATE TABLE IF NOT EXISTS _host_cluster_serving (
     id INTEGER PRIMARY KEY,

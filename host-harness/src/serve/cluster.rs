@@ -266,9 +266,8 @@ pub fn follow(shared: &Shared, simulation: &mut Simulation) -> anyhow::Result<()
     match outcome {
         Ok(()) => {
             tracing::info!(
-                "following {} ({}): now serving {}",
+                "following {}: now serving {}",
                 record.changed_by,
-                record.digest,
                 record.digest
             );
             state.refused = None;

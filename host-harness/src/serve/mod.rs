@@ -169,6 +169,12 @@ impl Server {
             ),
             _ => None,
         };
+        if let Some(m) = &membership {
+            // Before anything takes back leases under this name.
+            let conn = database.checkout()?;
+            crate::host_schema::migrate(&conn)?;
+            crate::cluster::ensure_name_free(&conn, m, Clock::real().now_ms())?;
+        }
         let simulation = Simulation::start_member(
             config,
             database,

@@ -8,6 +8,9 @@ use super::*;
 /// The advisory lock a cluster's platform changes take, one at a time ("slo-plat").
 const PLATFORM_LOCK_KEY: i64 = 0x736c_6f2d_706c_6174;
 
+/// An instance silent this long leaves the registry (and `/admin/status`).
+const FORGET_INSTANCES_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// How often a cluster instance looks for orphaned outbox rows.
 const ORPHAN_SWEEP_EVERY_MS: i64 = 5_000;
 
@@ -119,6 +122,7 @@ impl Simulation {
         self.last_orphan_sweep = now;
         let before = now.saturating_sub(gone_after);
         let conn = self.database.checkout().map_err(host_error)?;
+        registry::forget_long_gone(&conn, now.saturating_sub(FORGET_INSTANCES_AFTER_MS))?;
         for gone in registry::gone_names(&conn, now, gone_after)? {
             let forgotten = registry::forget_broadcasts_of(&conn, &gone)?;
             if forgotten > 0 {
