@@ -32,15 +32,6 @@ pub enum Applied {
     Unchanged(String),
 }
 
-impl Applied {
-    /// The entity id.
-    pub fn id(&self) -> &str {
-        match self {
-            Applied::Created(id) | Applied::Updated(id) | Applied::Unchanged(id) => id,
-        }
-    }
-}
-
 /// Why a document could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum GitopsError {

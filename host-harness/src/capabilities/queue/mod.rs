@@ -226,11 +226,6 @@ impl Queue {
         })
     }
 
-    /// How this queue takes copies.
-    pub fn claims(&self) -> &Claims {
-        &self.claims
-    }
-
     /// Registers `group` as a consumer of `queue` (re-registering updates `max_retries`).
     pub fn register_consumer(&self, queue: &str, group: &str, max_retries: u32) {
         self.consumers
