@@ -91,6 +91,7 @@ pub const PROCEDURES: &[ProcedureSpec] = &[
     query("getAchievements"),
     query("getRecentMilestones"),
     query("getSystemSignals"),
+    query("getBudgetCurve"),
     #[cfg(feature = "next")]
     query("getPluginInfo"),
 ];

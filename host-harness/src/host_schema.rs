@@ -56,6 +56,10 @@ pub const MIGRATIONS: &[HostMigration] = &[
         id: "0008_gitops",
         sql: crate::gitops::SCHEMA,
     },
+    HostMigration {
+        id: "0009_platform_maintenance",
+        sql: persistence::MAINTENANCE_SCHEMA,
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _host_schema (

@@ -4,6 +4,8 @@
 //! end every down transition left exactly one downtime event per objective, with the right
 //! attribution, all closed; nothing is dead-lettered; and every cron firing ran once.
 //!
+//! Every instance's event stream carries the signals any instance routes.
+//!
 //! And a swap (then a rollback) made on one instance is served by all three within 2 s of its
 //! answer, under load, with no failed call; a version no instance can serve is refused by each,
 //! which keeps serving and reports why.
@@ -437,4 +439,48 @@ fn a_second_live_process_cannot_take_an_instance_name() {
     assert_eq!(first.status()["cluster"]["instance"], "solo");
     let (stopped, _) = first.terminate();
     assert!(stopped);
+}
+
+/// A signal is routed by whichever instance made the delivery; a dashboard's event stream on
+/// any instance still sees it (relayed through `NOTIFY`).
+#[test]
+fn every_instance_streams_the_signals_any_instance_routes() {
+    let dir = fresh_dir("cluster-events");
+    std::fs::copy(SLO_PLUGIN_PATH, dir.join("plugin.wasm")).unwrap();
+    let url = slo_host::postgres_cluster::fresh_database().unwrap_or_else(|e| panic!("{e:#}"));
+    let a = start(&dir, &url, "events-a");
+    let b = start(&dir, &url, "events-b");
+    a.admin("systems", json!({"id": "api", "name": "API"}));
+    let (status, created) = a.rpc(
+        "createObjective",
+        Some(ADMIN),
+        json!({"systemId": "api", "target": 99.9, "windowDays": 7}),
+    );
+    assert_eq!(status, 200, "{created}");
+    let streams = [
+        open_event_stream(&a.base, ADMIN),
+        open_event_stream(&b.base, ADMIN),
+    ];
+    // Several changes, made on both instances: deliveries land on either.
+    for (n, health) in ["unhealthy", "healthy", "unhealthy", "healthy"]
+        .iter()
+        .enumerate()
+    {
+        let server = if n % 2 == 0 { &b } else { &a };
+        server.admin("health", json!({"systemId": "api", "status": health}));
+    }
+    quiescent(&a);
+    for stream in &streams {
+        eventually("four status signals on each instance's stream", || {
+            let seen = stream.names();
+            (seen.iter().filter(|n| *n == "slo.status.changed").count() >= 4).then_some(())
+        });
+    }
+    for server in [a, b] {
+        let (stopped, _) = server.terminate();
+        assert!(stopped);
+    }
+    for stream in streams {
+        stream.finish();
+    }
 }

@@ -358,6 +358,16 @@ fn invalid_input_on_every_procedure_is_typed_and_writes_nothing() {
             json!({"systemIds": [true]}),
             "systemIds.0",
         ),
+        (
+            "getBudgetCurve",
+            json!({"objectiveId": id, "points": 1001}),
+            "points",
+        ),
+        (
+            "getBudgetCurve",
+            json!({"objectiveId": id, "at": ["2026-06-01T00:00:00Z", "later"]}),
+            "at[1]",
+        ),
     ];
     for (procedure, input, field) in cases {
         let error = rpc(&host, procedure, input.clone(), &admin()).expect_err(procedure);

@@ -54,24 +54,75 @@ fn at_least(rate: Option<f64>, threshold: f64) -> bool {
     rate.is_some_and(|r| r >= threshold)
 }
 
-/// The SRE Workbook rules scaled to a window of `window_hours`: page when the 1 h and 5 m
-/// burn rates both reach `0.02·W/1` (2 % of the budget in an hour) or the 6 h and 30 m both
-/// reach `0.05·W/6`; ticket when the 3 d and 6 h both reach `0.10·W/72`. For 30 days these
-/// are 14.4, 6 and 1.
-pub fn burn_alert(rates: &BurnRates, window_days: i64) -> BurnAlert {
-    let w = (window_days * 24) as f64;
-    let [m5, m30, h1, h6, d3] = *rates;
-    let fast = 0.02 * w;
-    let medium = 0.05 * w / 6.0;
-    let slow = 0.10 * w / 72.0;
-    if (at_least(h1, fast) && at_least(m5, fast)) || (at_least(h6, medium) && at_least(m30, medium))
-    {
-        BurnAlert::Page
-    } else if at_least(d3, slow) && at_least(h6, slow) {
-        BurnAlert::Ticket
-    } else {
-        BurnAlert::None
+/// One rule of the multi-window alert: it fires when the burn rates over both its lookbacks
+/// reach its threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertTier {
+    /// The alert it raises.
+    pub alert: BurnAlert,
+    /// Index into [`LOOKBACKS`] of the long lookback.
+    pub long: usize,
+    /// Index into [`LOOKBACKS`] of the short lookback.
+    pub short: usize,
+    /// The burn rate both must reach.
+    pub threshold: f64,
+}
+
+impl AlertTier {
+    /// Whether `rates` fire this tier.
+    pub fn fires(&self, rates: &BurnRates) -> bool {
+        at_least(rates[self.long], self.threshold) && at_least(rates[self.short], self.threshold)
     }
+
+    /// `{alert, long, short, threshold, longRate, shortRate, firing}` for charts and tables.
+    pub fn to_json(&self, rates: &BurnRates) -> Value {
+        json!({
+            "alert": self.alert.as_str(),
+            "long": LOOKBACKS[self.long].0,
+            "short": LOOKBACKS[self.short].0,
+            "threshold": self.threshold,
+            "longRate": rates[self.long],
+            "shortRate": rates[self.short],
+            "firing": self.fires(rates),
+        })
+    }
+}
+
+/// The SRE Workbook rules scaled to a window of `W` hours: page when the 1 h and 5 m burn
+/// rates both reach `0.02·W/1` (2 % of the budget in an hour) or the 6 h and 30 m both reach
+/// `0.05·W/6`; ticket when the 3 d and 6 h both reach `0.10·W/72`. For 30 days these are
+/// 14.4, 6 and 1.
+pub fn alert_tiers(window_days: i64) -> [AlertTier; 3] {
+    let w = (window_days * 24) as f64;
+    [
+        AlertTier {
+            alert: BurnAlert::Page,
+            long: 2,
+            short: 0,
+            threshold: 0.02 * w,
+        },
+        AlertTier {
+            alert: BurnAlert::Page,
+            long: 3,
+            short: 1,
+            threshold: 0.05 * w / 6.0,
+        },
+        AlertTier {
+            alert: BurnAlert::Ticket,
+            long: 4,
+            short: 3,
+            threshold: 0.10 * w / 72.0,
+        },
+    ]
+}
+
+/// The alert the rates call for: the first tier of [`alert_tiers`] that fires (a page
+/// outranks a ticket), else none.
+pub fn burn_alert(rates: &BurnRates, window_days: i64) -> BurnAlert {
+    alert_tiers(window_days)
+        .iter()
+        .find(|tier| tier.fires(rates))
+        .map_or(BurnAlert::None, |tier| tier.alert)
 }
 
 /// The budget state from consumed % = 100 − remaining %: `exhausted` at 100, `critical` at

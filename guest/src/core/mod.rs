@@ -3,6 +3,7 @@
 pub mod achievement;
 pub mod budget;
 pub mod burn;
+pub mod curve;
 pub mod digest;
 pub mod error;
 pub mod health;

@@ -1,6 +1,6 @@
-//! The twelve RPC procedures (slo-behaviour.md §6) with decisions F11 (reads never write),
-//! F17 (names from the catalog), F19/F20 (writes broadcast, refresh the entity and invalidate
-//! after commit) and F33 (bounded limits). Access rules are checked by the host before a call
+//! The twelve RPC procedures (slo-behaviour.md §6) and `getBudgetCurve` (for charts), with
+//! decisions F11 (reads never write), F17 (names from the catalog), F19/F20 (writes broadcast,
+//! refresh the entity and invalidate after commit) and F33 (bounded limits). Access rules are checked by the host before a call
 //! arrives here; validation errors name the field.
 
 use serde_json::{json, Map, Value};
@@ -38,6 +38,7 @@ pub fn handle_rpc(
         "getAchievements" => system_achievements(db, input),
         "getRecentMilestones" => recent_milestones(db, env, input),
         "getSystemSignals" => system_signals(db, env, input),
+        "getBudgetCurve" => curve::budget_curve(db, env, input),
         #[cfg(feature = "next")]
         "getPluginInfo" => Ok(plugin_info()),
         other => Err(PluginError::NotFound(format!(
@@ -280,9 +281,15 @@ pub fn downtime_events(db: &dyn Database, input: &Value) -> Result<Value, Plugin
 /// A date input, coerced as the original does: an ISO 8601 / RFC 3339 string (a date alone or
 /// a time without offset is UTC) or epoch milliseconds.
 fn date_field(fields: &Fields<'_>, key: &str) -> Result<i64, PluginError> {
-    let bad = || PluginError::invalid_field(key, "expected an ISO 8601 date or epoch milliseconds");
-    match fields.required(key)? {
-        Value::Number(n) => n.as_i64().ok_or_else(bad),
+    date_value(fields.required(key)?).ok_or_else(|| {
+        PluginError::invalid_field(key, "expected an ISO 8601 date or epoch milliseconds")
+    })
+}
+
+/// A date value as [`date_field`] reads one; `None` when it is not a date.
+fn date_value(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
         Value::String(text) => parse_rfc3339(text)
             .or_else(|| {
                 chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
@@ -294,9 +301,8 @@ fn date_field(fields: &Fields<'_>, key: &str) -> Result<i64, PluginError> {
                     .ok()
                     .and_then(|d| d.and_hms_opt(0, 0, 0))
                     .map(|t| t.and_utc().timestamp_millis())
-            })
-            .ok_or_else(bad),
-        _ => Err(bad()),
+            }),
+        _ => None,
     }
 }
 
@@ -387,6 +393,7 @@ pub fn system_signals(
     Ok(json!({ "signals": out }))
 }
 
+mod curve;
 #[cfg(test)]
 mod tests;
 

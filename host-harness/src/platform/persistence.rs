@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-use super::services::HealthStatus;
+use super::services::{HealthStatus, Maintenance};
 use crate::capabilities::sql::{Dialect, Row, SqlConnection as Connection, SqlError};
 use crate::sql_params;
 
@@ -36,6 +36,32 @@ CREATE TABLE IF NOT EXISTS _host_platform_history (
     status TEXT NOT NULL
 );
 ";
+
+/// Maintenance windows (host migration `0009_platform_maintenance`): recorded through the
+/// admin API or a scenario, kept across restarts like the rest of the platform.
+pub const MAINTENANCE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS _host_platform_maintenance (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    system_id TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    end_ms BIGINT NOT NULL,
+    status TEXT NOT NULL
+);
+";
+
+/// Records a maintenance window.
+pub fn save_maintenance(conn: &Connection, window: &Maintenance) -> Result<(), SqlError> {
+    conn.execute(
+        "INSERT INTO _host_platform_maintenance (system_id, start_ms, end_ms, status) VALUES (?, ?, ?, ?)",
+        sql_params![
+            window.system_id.as_str(),
+            window.start_ms,
+            window.end_ms,
+            window.status.as_str()
+        ],
+    )?;
+    Ok(())
+}
 
 /// The table where hosts before the per-row layout kept one JSON snapshot of the platform.
 const LEGACY_TABLE: &str = "_host_serve_platform";
@@ -173,6 +199,19 @@ pub fn load_at(conn: &Connection) -> anyhow::Result<Option<(Value, i64)>> {
         .iter()
         .map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?)))
         .collect::<Result<Vec<_>, SqlError>>()?;
+    let maintenance = read(
+        "SELECT system_id, start_ms, end_ms, status FROM _host_platform_maintenance ORDER BY seq",
+    )?
+    .iter()
+    .map(|r| {
+        Ok(Maintenance {
+            system_id: r.get(0)?,
+            start_ms: r.get(1)?,
+            end_ms: r.get(2)?,
+            status: r.get(3)?,
+        })
+    })
+    .collect::<Result<Vec<_>, SqlError>>()?;
     let systems: serde_json::Map<String, Value> = systems
         .into_iter()
         .map(|(id, name, health)| (id, json!({ "name": name, "health": health })))
@@ -182,7 +221,7 @@ pub fn load_at(conn: &Connection) -> anyhow::Result<Option<(Value, i64)>> {
             "systems": systems,
             "dependencies": dependencies,
             "overrides": overrides,
-            "maintenance": [],
+            "maintenance": maintenance,
             "history": history,
             "health_service_down": false,
         }),

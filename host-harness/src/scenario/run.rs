@@ -287,12 +287,14 @@ fn run_step(
             start,
             end,
             status,
-        } => sim.platform().add_maintenance(Maintenance {
-            system_id: system.clone(),
-            start_ms: *start,
-            end_ms: *end,
-            status: status.clone(),
-        }),
+        } => sim
+            .add_maintenance(Maintenance {
+                system_id: system.clone(),
+                start_ms: *start,
+                end_ms: *end,
+                status: status.clone(),
+            })
+            .map_err(|e| e.to_string())?,
         Action::Incident { systems, active } => sim
             .set_incident(systems, *active)
             .map_err(|e| e.to_string())?,

@@ -5,11 +5,15 @@
 //! | `GET /healthz` | anyone | liveness |
 //! | `GET /metrics` | `metrics.read` or `host.admin` | Prometheus text format (see `metrics`) |
 //! | `POST /rpc/{procedure}` | the token's caller | the procedure's JSON answer |
+//! | `GET /catalog/systems` | `catalog.read` or `host.admin` | `{systems: [{id, name}]}`: the catalog's names |
+//! | `GET /` and `/dashboard/…` | anyone | the dashboard's embedded files (see `http::dashboard`) |
+//! | `GET /events` | any known token | server-sent events: `slo.status.changed` signals (see `http::events`) |
 //! | `GET /admin/status` | `host.admin` | serving and previous version, invocation counts, version events, watcher, pending deliveries |
 //! | `POST /admin/health` | `host.admin` | `{"systemId", "status"}`: a health change |
 //! | `GET /admin/systems` | `host.admin` | the catalog with each system's effective health |
 //! | `POST /admin/systems` | `host.admin` | `{"id", "name"?}`: a catalog system |
 //! | `POST /admin/dependencies` | `host.admin` | `{"source", "target", "remove"?}`: a dependency edge |
+//! | `POST /admin/maintenance` | `host.admin` | `{"systemId", "start", "end", "status"?}`: a maintenance window |
 //! | `POST /admin/swap` | `host.admin` | `{"path"}`: hot-swap to that component (a regular file under the cap) |
 //! | `POST /admin/rollback` | `host.admin` | back to the previous version |
 //!
@@ -24,12 +28,12 @@ use serde_json::{json, Value};
 
 use super::callers::{CallerError, ADMIN_RULE};
 use super::component_file::read_component;
+use super::platform_admin::{add_maintenance, add_system, set_dependency, set_health};
 use super::shared::Shared;
 use crate::capabilities::clock::to_rfc3339;
 use crate::capabilities::queue::pending_count;
 use crate::host::{Caller, CallerKind, SwapReport, VersionInfo};
 use crate::platform::simulation::Simulation;
-use crate::platform::HealthStatus;
 use crate::runtime::{Failure, InvocationError, PluginError};
 
 /// The largest request body accepted, in bytes.
@@ -156,6 +160,9 @@ pub fn handle(shared: &Shared, request: &Request) -> Reply {
     if path == "/metrics" {
         return expect_method(method, "GET").unwrap_or_else(|| metrics(shared, caller));
     }
+    if path == CATALOG_PATH {
+        return expect_method(method, "GET").unwrap_or_else(|| catalog_systems(shared, caller));
+    }
     if let Some(procedure) = path.strip_prefix("/rpc/") {
         return expect_method(method, "POST")
             .unwrap_or_else(|| call(shared, procedure, &request.body, caller));
@@ -211,6 +218,33 @@ fn metrics(shared: &Shared, caller: &Caller) -> Reply {
 
 /// `GET /admin/systems`: the catalog with each system's effective health, read without
 /// waiting for the simulation.
+/// Where callers read the catalog's system names.
+pub const CATALOG_PATH: &str = "/catalog/systems";
+/// The rule that reads the catalog's names (the dashboard shows them beside objectives).
+pub const CATALOG_RULE: &str = "catalog.read";
+
+/// `GET /catalog/systems` for a caller holding `catalog.read` (or `host.admin`): every system's
+/// id and name, without health (that stays an admin view).
+fn catalog_systems(shared: &Shared, caller: &Caller) -> Reply {
+    if !caller.holds(CATALOG_RULE) && !caller.holds(ADMIN_RULE) {
+        return Reply::error(
+            403,
+            "denied",
+            format!("{CATALOG_PATH} requires the {CATALOG_RULE} rule"),
+        );
+    }
+    if let Err(e) = shared.platform.refresh() {
+        return host_failure(e);
+    }
+    let systems: Vec<Value> = shared
+        .platform
+        .systems()
+        .into_iter()
+        .map(|(id, name, _)| json!({ "id": id, "name": name }))
+        .collect();
+    Reply::ok(&json!({ "systems": systems }))
+}
+
 fn list_systems(shared: &Shared) -> Reply {
     // In a cluster, another instance may have changed the catalog: catch up first.
     if let Err(e) = shared.platform.refresh() {
@@ -242,7 +276,7 @@ fn unauthorized(error: &CallerError) -> Reply {
 fn is_admin_action(action: &str) -> bool {
     matches!(
         action,
-        "status" | "health" | "systems" | "dependencies" | "swap" | "rollback"
+        "status" | "health" | "systems" | "dependencies" | "maintenance" | "swap" | "rollback"
     )
 }
 
@@ -276,6 +310,7 @@ fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
         "health" => parse(body).and_then(|b| set_health(&mut shared.simulation(), b)),
         "systems" => parse(body).and_then(|b| add_system(&mut shared.simulation(), b)),
         "dependencies" => parse(body).and_then(|b| set_dependency(&mut shared.simulation(), b)),
+        "maintenance" => parse(body).and_then(|b| add_maintenance(&mut shared.simulation(), b)),
         "swap" => parse::<SwapBody>(body)
             .and_then(|b| read_swap_file(shared, &b))
             .and_then(|bytes| swap(shared, &mut shared.simulation(), &bytes)),
@@ -292,94 +327,13 @@ fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
     }
 }
 
-fn parse<T: DeserializeOwned>(body: &str) -> Result<T, Reply> {
+pub(super) fn parse<T: DeserializeOwned>(body: &str) -> Result<T, Reply> {
     let text = if body.trim().is_empty() { "{}" } else { body };
     serde_json::from_str(text).map_err(|e| Reply::error(400, "invalid", e.to_string()))
 }
 
-fn host_failure(e: impl std::fmt::Display) -> Reply {
+pub(super) fn host_failure(e: impl std::fmt::Display) -> Reply {
     Reply::error(503, "host", e.to_string())
-}
-
-fn require_system(simulation: &Simulation, field: &str, id: &str) -> Result<(), Reply> {
-    // In a cluster, another instance may have added it: catch up first.
-    simulation.platform().refresh().map_err(host_failure)?;
-    if simulation.platform().has_system(id) {
-        Ok(())
-    } else {
-        Err(Reply::error(
-            404,
-            "not-found",
-            format!("{field}: no system {id:?} (add it with POST /admin/systems)"),
-        ))
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct HealthBody {
-    system_id: String,
-    status: HealthStatus,
-}
-
-fn set_health(simulation: &mut Simulation, body: HealthBody) -> Result<Value, Reply> {
-    require_system(simulation, "systemId", &body.system_id)?;
-    let before = simulation.platform().health(&body.system_id);
-    simulation
-        .set_health(&body.system_id, body.status)
-        .map_err(host_failure)?;
-    simulation.settle().map_err(host_failure)?;
-    Ok(json!({
-        "systemId": body.system_id,
-        "from": before,
-        "to": body.status,
-        "changed": before != Some(body.status),
-    }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SystemBody {
-    id: String,
-    name: Option<String>,
-}
-
-fn add_system(simulation: &mut Simulation, body: SystemBody) -> Result<Value, Reply> {
-    if body.id.trim().is_empty() {
-        return Err(Reply::error(400, "invalid", "id: must not be empty"));
-    }
-    let name = body.name.unwrap_or_else(|| body.id.clone());
-    let existed = simulation.platform().has_system(&body.id);
-    simulation
-        .add_system(&body.id, &name)
-        .map_err(host_failure)?;
-    simulation.settle().map_err(host_failure)?;
-    Ok(json!({ "id": body.id, "name": name, "created": !existed }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DependencyBody {
-    source: String,
-    target: String,
-    #[serde(default)]
-    remove: bool,
-}
-
-fn set_dependency(simulation: &mut Simulation, body: DependencyBody) -> Result<Value, Reply> {
-    require_system(simulation, "source", &body.source)?;
-    require_system(simulation, "target", &body.target)?;
-    if body.source == body.target {
-        return Err(Reply::error(
-            400,
-            "invalid",
-            "target: a system cannot depend on itself",
-        ));
-    }
-    simulation
-        .set_dependency(&body.source, &body.target, !body.remove)
-        .map_err(host_failure)?;
-    Ok(json!({ "source": body.source, "target": body.target, "present": !body.remove }))
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,8 @@
 //! * the heartbeat thread refreshes the instance's registry row (with the version it serves
 //!   and why it could not follow, if it could not) and renews its queue leases;
 //! * the listener thread holds a `LISTEN` connection and wakes the driver as soon as any
-//!   instance enqueues work (the driver's one-second poll stays as the fallback);
+//!   instance enqueues work (the driver's poll stays as the fallback), and hands the signals
+//!   other instances relay to this one's event streams;
 //! * [`follow`], called by the driver, swaps to (or rolls back to) the version the cluster
 //!   serves when another instance changed it.
 //!
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
 
+use super::live::SIGNAL_CHANNEL;
 use super::shared::Shared;
 use crate::capabilities::queue::{self, WAKE_CHANNEL};
 use crate::cluster::{registry, serving, Membership};
@@ -187,13 +189,22 @@ fn listen_loop(shared: &Shared, url: &str, stop: &AtomicBool) {
 fn listen_once(shared: &Shared, url: &str, stop: &AtomicBool) -> anyhow::Result<()> {
     let config = url.parse::<postgres::Config>()?;
     let mut client = config.connect(postgres::NoTls)?;
-    client.batch_execute(&format!("LISTEN {WAKE_CHANNEL}"))?;
+    client.batch_execute(&format!("LISTEN {WAKE_CHANNEL}; LISTEN {SIGNAL_CHANNEL}"))?;
+    let own = shared
+        .membership
+        .as_ref()
+        .map(|m| m.instance.clone())
+        .unwrap_or_default();
     while !stop.load(Ordering::SeqCst) {
         {
             let mut notifications = client.notifications();
             let mut iter = notifications.timeout_iter(Duration::from_millis(250));
-            while let Some(_notification) = iter.next()? {
-                shared.wake_driver();
+            while let Some(notification) = iter.next()? {
+                if notification.channel() == SIGNAL_CHANNEL {
+                    shared.live.publish_relayed(notification.payload(), &own);
+                } else {
+                    shared.wake_driver();
+                }
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }

@@ -33,8 +33,10 @@ pub mod cluster;
 pub mod component_file;
 mod driver;
 pub mod http;
+pub mod live;
 pub mod lock;
 pub mod metrics;
+mod platform_admin;
 mod shared;
 mod watch;
 

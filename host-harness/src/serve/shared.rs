@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::callers::CallerTable;
+use super::live::{relay_message, LiveFeed, SIGNAL_CHANNEL};
 use crate::capabilities::sql::Database;
 use crate::host::{PluginHost, SwapReport};
+use crate::platform::simulation::Emission;
 use crate::platform::simulation::Simulation;
 use crate::platform::SimulatedPlatform;
+use crate::sql_params;
 
 /// The component watcher's last word, shown by `/admin/status`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -51,6 +54,8 @@ pub struct Shared {
     pub membership: Option<crate::cluster::Membership>,
     /// What the instance last did about the cluster's serving version.
     pub follow: Mutex<super::cluster::FollowState>,
+    /// The signals routed here, for `GET /events`.
+    pub live: LiveFeed,
     wake: (Mutex<bool>, Condvar),
 }
 
@@ -68,7 +73,19 @@ impl Shared {
             // driver's periodic sweep takes only rows older than the gone-after limit.
             simulation.recover_outbox()?;
         }
+        let live = LiveFeed::default();
+        let feed = live.clone();
+        let relay = simulation
+            .membership()
+            .map(|m| (m.instance.clone(), simulation.database().clone()));
+        simulation.on_signal(Box::new(move |signal| {
+            feed.publish(signal);
+            if let Some((instance, database)) = &relay {
+                relay_signal(database, instance, signal);
+            }
+        }));
         Ok(Shared {
+            live,
             membership: simulation.membership().cloned(),
             follow: Mutex::new(super::cluster::FollowState::default()),
             host: simulation.host_handle(),
@@ -97,6 +114,7 @@ impl Shared {
     /// Begins shutdown and wakes the driver so that it notices.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+        self.live.close();
         self.wake_driver();
     }
 
@@ -123,5 +141,26 @@ impl Shared {
     /// The watcher's state, locked.
     pub fn watch_status(&self) -> MutexGuard<'_, Option<WatchStatus>> {
         self.watch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Relays a signal this instance routed to the cluster's other instances (`NOTIFY`, outside any
+/// transaction: it is sent at once). A failure costs those instances' dashboards one refresh,
+/// never the routing: it is logged and dropped.
+fn relay_signal(database: &Database, instance: &str, signal: &Emission) {
+    let message = relay_message(instance, signal);
+    let sent = database
+        .checkout()
+        .map_err(|e| e.to_string())
+        .and_then(|conn| {
+            conn.execute(
+                "SELECT pg_notify(?, ?)",
+                sql_params![SIGNAL_CHANNEL, message.as_str()],
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        });
+    if let Err(e) = sent {
+        tracing::warn!("could not relay signal {} to the cluster: {e}", signal.id);
     }
 }

@@ -212,3 +212,59 @@ pub fn open_downtime(server: &Served) -> bool {
     assert_eq!(status, 200, "{list}");
     list["objectives"][0]["status"]["hasOpenDowntime"] == json!(true)
 }
+
+/// A `GET /events` stream read on a thread of its own: the event names it carried so far.
+pub struct EventStream {
+    events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+/// Opens `GET /events` on the server at `base` with `token` and waits for its first event.
+pub fn open_event_stream(base: &str, token: &str) -> EventStream {
+    use std::io::BufRead;
+    let mut response = ureq::get(format!("{base}/events"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .expect("the event stream opens");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let reader = std::thread::spawn(move || {
+        let reader = BufReader::new(response.body_mut().as_reader());
+        for line in reader.lines() {
+            let Ok(line) = line else { break };
+            if let Some(name) = line.strip_prefix("event:") {
+                seen.lock().unwrap().push(name.trim().to_owned());
+            }
+        }
+    });
+    let stream = EventStream { events, reader };
+    stream.wait_for("ready");
+    stream
+}
+
+impl EventStream {
+    /// The event names so far.
+    pub fn names(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Waits (at most a minute) until an event named `name` arrived.
+    pub fn wait_for(&self, name: &str) {
+        eventually(&format!("a {name} event"), || {
+            self.names().iter().any(|n| n == name).then_some(())
+        });
+    }
+
+    /// Waits for the stream to end (the server stopped): every event name it carried.
+    pub fn finish(self) -> Vec<String> {
+        self.reader.join().expect("the stream reader");
+        self.events.lock().unwrap().clone()
+    }
+}

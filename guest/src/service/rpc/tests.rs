@@ -391,3 +391,56 @@ fn snapshot_dates_are_coerced() {
         );
     }
 }
+
+#[test]
+fn the_budget_curve_ends_on_the_status_and_validates_its_input() {
+    let (db, env) = (TestDb::new(), FakeEnv::new());
+    env.set_health("api", Health::Unhealthy);
+    let id = create(&db, &env, "api");
+    env.advance(30 * 60_000);
+    let status = call(&db, &env, "getObjective", json!({"id": id})).unwrap();
+    let curve = call(
+        &db,
+        &env,
+        "getBudgetCurve",
+        json!({"objectiveId": id, "points": 5}),
+    )
+    .unwrap();
+    let points = curve["points"].as_array().unwrap();
+    assert_eq!(points.len(), 5);
+    assert_eq!(
+        points[4]["errorBudgetRemainingPercent"],
+        status["status"]["errorBudgetRemainingPercent"]
+    );
+    assert_eq!(points[0]["errorBudgetRemainingPercent"], 100.0);
+    assert_eq!(curve["burnAlertTiers"].as_array().unwrap().len(), 3);
+    assert_eq!(curve["burnAlert"], status["status"]["burnAlert"]);
+    // chosen instants: before the outage, and now
+    let at = call(
+        &db,
+        &env,
+        "getBudgetCurve",
+        json!({"objectiveId": id, "at": [T0 - 60_000, T0 + 30 * 60_000]}),
+    )
+    .unwrap();
+    assert_eq!(at["points"][0]["errorBudgetRemainingPercent"], 100.0);
+    assert_eq!(at["points"][1], points[4]);
+    assert!(invalid_field(call(
+        &db,
+        &env,
+        "getBudgetCurve",
+        json!({"objectiveId": id, "at": [T0 + 3_600_000 * 24]})
+    ))
+    .starts_with("at[0]: is after now"));
+    assert!(invalid_field(call(
+        &db,
+        &env,
+        "getBudgetCurve",
+        json!({"objectiveId": id, "points": 1})
+    ))
+    .starts_with("points:"));
+    assert!(matches!(
+        call(&db, &env, "getBudgetCurve", json!({"objectiveId": "nope"})),
+        Err(PluginError::NotFound(_))
+    ));
+}

@@ -161,12 +161,11 @@ impl SimulatedPlatform {
     }
 
     /// Replaces the persistent part of the platform (systems, dependencies, overrides,
-    /// history) with what `persistence::load` read, keeping the scenario devices that live in
-    /// memory only (maintenance windows, the health-service fault).
+    /// maintenance windows, history) with what `persistence::load` read, keeping the scenario
+    /// device that lives in memory only (the health-service fault).
     pub fn restore_persisted(&self, saved: Value) -> Result<(), serde_json::Error> {
         let mut restored: State = serde_json::from_value(saved)?;
         let mut state = self.state();
-        restored.maintenance = std::mem::take(&mut state.maintenance);
         restored.health_service_down = state.health_service_down;
         *state = restored;
         Ok(())

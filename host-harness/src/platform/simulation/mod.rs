@@ -139,7 +139,13 @@ pub struct Simulation {
     platform_version: i64,
     /// When the last sweep for orphaned outbox rows ran (cluster members only).
     last_orphan_sweep: i64,
+    /// Told of every signal as it is routed (`serve`'s live feed).
+    signal_listener: Option<SignalListener>,
 }
+
+/// A function told of every signal the simulation routes, as it is recorded (see
+/// [`Simulation::on_signal`]).
+pub type SignalListener = Box<dyn Fn(&Emission) + Send>;
 
 impl Simulation {
     /// Starts a host over `database` with the simulated platform, loads `component` and
@@ -216,6 +222,7 @@ impl Simulation {
             membership,
             platform_version: 0,
             last_orphan_sweep: 0,
+            signal_listener: None,
         };
         sim.sync_registrations()?;
         sim.route_publications()?;
@@ -471,6 +478,12 @@ impl Simulation {
         self.membership
             .as_ref()
             .map_or_else(|| "local".to_owned(), |m| m.instance.clone())
+    }
+
+    /// Tells `listener` of every signal routed from now on (replacing any earlier listener).
+    /// It runs on the routing thread, inside routing: it must only hand the signal on.
+    pub fn on_signal(&mut self, listener: SignalListener) {
+        self.signal_listener = Some(listener);
     }
 
     /// This instance's cluster membership, if any.

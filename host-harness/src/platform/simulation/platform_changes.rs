@@ -3,6 +3,7 @@
 
 use super::routing::enqueue_change;
 use super::*;
+use crate::platform::Maintenance;
 
 /// The error a change's transaction answers when another instance moved the platform first.
 const STALE: &str = "the platform state changed under this change";
@@ -234,6 +235,15 @@ impl Simulation {
         self.with_fresh_platform(|sim| {
             sim.platform.set_dependency(source, target, present);
             sim.save_platform(&|conn| persistence::save_dependency(conn, source, target, present))
+        })
+    }
+
+    /// Records a maintenance window (saved at once; it announces nothing, as on the platform,
+    /// where the maintenance service is asked rather than heard from).
+    pub fn add_maintenance(&mut self, window: Maintenance) -> Result<(), SimulationError> {
+        self.with_fresh_platform(|sim| {
+            sim.platform.add_maintenance(window.clone());
+            sim.save_platform(&|conn| persistence::save_maintenance(conn, &window))
         })
     }
 

@@ -296,11 +296,15 @@ impl Simulation {
             }
             OutboxEntry::Signal { signal_id, payload } => {
                 let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
-                self.records.signals.push(Emission {
+                let emission = Emission {
                     id: signal_id,
                     payload,
                     at: at_ms,
-                });
+                };
+                if let Some(listener) = &self.signal_listener {
+                    listener(&emission);
+                }
+                self.records.signals.push(emission);
             }
             OutboxEntry::EntityRequest { kind, id, op } => {
                 if !self.run_mutation(&kind, &id, op, &seqs) {

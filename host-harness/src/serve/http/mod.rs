@@ -3,6 +3,8 @@
 //!
 //! * `service`: one request, from the token check to the plugin thread and back.
 //! * `body`: reading a body under its size cap and timeouts.
+//! * `dashboard`: the dashboard's embedded files.
+//! * `events`: `GET /events`, the server-sent event stream of plugin signals.
 //!
 //! Slow or hostile clients cost an idle task each, never a thread: headers must arrive within
 //! [`HttpOptions::header_timeout`], a body within [`HttpOptions::body_deadline`] with no gap
@@ -15,6 +17,8 @@
 //! connection finish its response and closes it.
 
 mod body;
+pub mod dashboard;
+pub mod events;
 mod service;
 
 use std::net::SocketAddr;

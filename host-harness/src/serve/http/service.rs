@@ -1,4 +1,5 @@
-//! One request, from hyper to the API and back: the caller is resolved from the token before
+//! One request, from hyper to the API and back. The dashboard's files are answered first (they
+//! are public); otherwise the caller is resolved from the token before
 //! any body byte is read (an unknown token costs nothing), the body is read under its limits
 //! on the async side, and only then does the request take one of the bounded threads that run
 //! plugin work.
@@ -12,6 +13,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::body::{self, BodyLimits};
+use super::{dashboard, events};
 use crate::host::Caller;
 use crate::serve::api::{self, Reply};
 use crate::serve::shared::Shared;
@@ -61,6 +63,11 @@ pub async fn handle(State(app): State<App>, request: Request) -> Response {
     }
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
+    if parts.method == axum::http::Method::GET {
+        if let Some(asset) = dashboard::find(&path) {
+            return dashboard::respond(asset);
+        }
+    }
     let caller = if api::is_open_path(&path) {
         Caller::anonymous(&[])
     } else {
@@ -82,6 +89,9 @@ pub async fn handle(State(app): State<App>, request: Request) -> Response {
             Err(reply) => return respond(reply),
         }
     };
+    if path == events::EVENTS_PATH {
+        return events::open(&app.shared.live, parts.method.as_str(), &caller);
+    }
     if let Err(reply) = body::check_declared_length(&parts.headers, &app.limits) {
         return respond(reply);
     }
