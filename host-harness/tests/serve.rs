@@ -242,3 +242,85 @@ fn shutdown_answers_the_request_in_hand_then_stops_listening() {
     let after = ureq::get(&format!("{base}/healthz")).call();
     assert!(after.is_err(), "still listening after shutdown");
 }
+
+/// Maintenance windows recorded through the admin API are checked, kept across a restart and
+/// reach the budget curve (which the dashboard shades); the catalog's names need a rule.
+#[test]
+fn maintenance_windows_are_checked_and_kept_across_a_restart() {
+    let dir = fresh_dir("maintenance");
+    std::fs::copy(SLO_PLUGIN_PATH, dir.join("plugin.wasm")).unwrap();
+    let server = serve(&dir, &[]);
+    server.admin("systems", json!({"id": "api", "name": "Public API"}));
+    let (status, created) = server.rpc(
+        "createObjective",
+        Some(ADMIN),
+        json!({"systemId": "api", "target": 99, "windowDays": 7}),
+    );
+    assert_eq!(status, 200, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let now = chrono::Utc::now();
+    let at = |hours: i64| (now - chrono::Duration::hours(hours)).to_rfc3339();
+    let refused = [
+        (
+            json!({"systemId": "api", "start": at(1), "end": at(2)}),
+            400,
+            "end:",
+        ),
+        (
+            json!({"systemId": "db", "start": at(2), "end": at(1)}),
+            404,
+            "systemId:",
+        ),
+        (
+            json!({"systemId": "api", "start": at(2), "end": at(1), "status": "someday"}),
+            400,
+            "status:",
+        ),
+        (
+            json!({"systemId": "api", "start": "yesterday", "end": at(1)}),
+            400,
+            "start:",
+        ),
+    ];
+    for (body, expected, field) in refused {
+        let (status, answer) =
+            server.request("POST", "/admin/maintenance", Some(ADMIN), &body.to_string());
+        assert_eq!(status, expected, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(field), "{body}: {message}");
+    }
+    let window = json!({"systemId": "api", "start": at(3), "end": at(2)});
+    let (status, _) = server.request(
+        "POST",
+        "/admin/maintenance",
+        Some(READER),
+        &window.to_string(),
+    );
+    assert_eq!(status, 403, "a reader recorded maintenance");
+    server.admin("maintenance", window);
+    let (stopped, _) = server.terminate();
+    assert!(stopped);
+
+    let server = serve(&dir, &[]);
+    let (status, curve) = server.rpc(
+        "getBudgetCurve",
+        Some(READER),
+        json!({"objectiveId": id, "points": 3}),
+    );
+    assert_eq!(status, 200, "{curve}");
+    let windows = curve["maintenanceWindows"].as_array().expect("a list");
+    assert_eq!(windows.len(), 1, "{curve}");
+    assert_eq!(windows[0]["status"], "completed");
+    assert_eq!(curve["points"].as_array().map(Vec::len), Some(3));
+    assert_eq!(curve["systemName"], "Public API");
+    let (status, _) = server.request("GET", "/catalog/systems", Some(READER), "");
+    assert_eq!(status, 403, "a token without catalog.read read the catalog");
+    let (status, catalog) = server.request("GET", "/catalog/systems", Some(ADMIN), "");
+    assert_eq!(status, 200, "{catalog}");
+    assert_eq!(
+        catalog["systems"],
+        json!([{"id": "api", "name": "Public API"}])
+    );
+    let (stopped, _) = server.terminate();
+    assert!(stopped);
+}
