@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[HostMigration] = &[
         id: "0009_platform_maintenance",
         sql: persistence::MAINTENANCE_SCHEMA,
     },
+    HostMigration {
+        id: "0010_automations",
+        sql: crate::platform::simulation::timers::SCHEMA,
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _host_schema (

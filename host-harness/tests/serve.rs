@@ -324,3 +324,68 @@ fn maintenance_windows_are_checked_and_kept_across_a_restart() {
     let (stopped, _) = server.terminate();
     assert!(stopped);
 }
+
+/// Automations on the real clock: a `state … for` re-evaluation and a trigger's dwell, both
+/// pending when the server stops, fire after the restart; a bad automation is refused by name.
+#[test]
+fn pending_dwells_and_reevaluations_survive_a_restart() {
+    let dir = fresh_dir("automations");
+    std::fs::copy(SLO_PLUGIN_PATH, dir.join("plugin.wasm")).unwrap();
+    let server = serve(&dir, &[]);
+    server.admin("systems", json!({"id": "db", "name": "Primary DB"}));
+    let (status, refused) = server.request(
+        "POST",
+        "/admin/automations",
+        Some(ADMIN),
+        &json!({"id": "bad", "when": {"time": {"after": "09:00", "timezone": "Mars/Base"}}})
+            .to_string(),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("time.timezone: unknown IANA time zone")),
+        "{refused}"
+    );
+    server.admin(
+        "automations",
+        json!({"id": "db-down", "when": {"state": {"entity": "db", "status": "unhealthy", "for": {"seconds": 5}}}}),
+    );
+    server.admin(
+        "automations",
+        json!({"id": "db-degraded", "trigger": "healthcheck.system_degraded", "for": {"seconds": 5}}),
+    );
+    server.admin("health", json!({"systemId": "db", "status": "unhealthy"}));
+    let (status, before) = server.request("GET", "/admin/automations", Some(ADMIN), "");
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["runs"], json!([]), "{before}");
+    let timers: Vec<Value> = before["automations"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .flat_map(|a| a["timers"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(timers.len(), 2, "{before}");
+    let (stopped, _) = server.terminate();
+    assert!(stopped);
+
+    let server = serve(&dir, &[]);
+    let runs = eventually("both automations to run after the restart", || {
+        let (_, now) = server.request("GET", "/admin/automations", Some(ADMIN), "");
+        let runs = now["runs"].as_array().cloned().unwrap_or_default();
+        (runs.len() == 2).then_some(runs)
+    });
+    let refs: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["automation"].as_str().unwrap_or_default(),
+                r["ref"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(refs.contains(&("db-down", "clock")), "{runs:?}");
+    assert!(refs.contains(&("db-degraded", "health:db")), "{runs:?}");
+    let (stopped, _) = server.terminate();
+    assert!(stopped);
+}

@@ -473,9 +473,10 @@ fn trigger_automations_run_when_their_condition_holds() {
         "probe-big",
         Some(&json!("state.probe.a.value > 10")),
         Some("misbehaving.probe.changed"),
+        None,
     )
     .unwrap();
-    sim.register_automation("api-down", None, Some("healthcheck.system_degraded"))
+    sim.register_automation("api-down", None, Some("healthcheck.system_degraded"), None)
         .unwrap();
     for value in [1, 20, 30] {
         call(&sim, "mutate", json!({"id": "a", "value": value}));
@@ -499,7 +500,7 @@ fn trigger_automations_run_when_their_condition_holds() {
         ]
     );
     let unknown = sim
-        .register_automation("x", None, Some("nobody.fires.this"))
+        .register_automation("x", None, Some("nobody.fires.this"), None)
         .unwrap_err();
     assert!(
         unknown.to_string().contains("is not registered"),

@@ -34,7 +34,14 @@ fn every_scenario_file_holds() {
 
 #[test]
 fn a_scenario_run_twice_gives_the_same_report() {
-    for name in ["upstream_during_outage.json", "demo.json"] {
+    for name in [
+        "upstream_during_outage.json",
+        "demo.json",
+        "automation_state_for.json",
+        "automation_dwell.json",
+        "automation_time_window.json",
+        "automation_weekday.json",
+    ] {
         let path = scenario_files()
             .into_iter()
             .find(|p| p.ends_with(name))

@@ -196,6 +196,8 @@ pub enum Action {
         when: Option<Value>,
         /// The qualified trigger whose events start it, if any.
         trigger: Option<String>,
+        /// The trigger-level `for:` dwell (a duration, validated), if any.
+        dwell: Option<Value>,
     },
     /// Assert.
     Expect(Expectation),
@@ -582,7 +584,19 @@ fn parse_step(raw: &Value, known: &mut BTreeSet<String>, clock: &mut i64) -> Res
             if when.is_none() && trigger.is_none() {
                 return Err("automation.when: required condition (or a trigger)".into());
             }
-            Action::Automation { id, when, trigger }
+            let dwell = m.get("for").cloned();
+            if let Some(d) = &dwell {
+                crate::platform::conditions::Duration::parse(d, "automation.for")?;
+                if trigger.is_none() {
+                    return Err("automation.for: a dwell needs a trigger (write state … for in the condition instead)".into());
+                }
+            }
+            Action::Automation {
+                id,
+                when,
+                trigger,
+                dwell,
+            }
         }
         "swap_plugin" => {
             let path = value.as_str().filter(|p| !p.trim().is_empty()).ok_or(

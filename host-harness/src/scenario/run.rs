@@ -311,9 +311,14 @@ fn run_step(
                 "migrationsApplied": report.migrations_applied,
             }));
         }
-        Action::Automation { id, when, trigger } => {
+        Action::Automation {
+            id,
+            when,
+            trigger,
+            dwell,
+        } => {
             let when = when.as_ref().map(|w| substitute(w, named)).transpose()?;
-            sim.register_automation(id, when.as_ref(), trigger.as_deref())
+            sim.register_automation(id, when.as_ref(), trigger.as_deref(), dwell.as_ref())
                 .map_err(|e| e.to_string())?
         }
         Action::Rpc {

@@ -14,6 +14,8 @@
 //! | `POST /admin/systems` | `host.admin` | `{"id", "name"?}`: a catalog system |
 //! | `POST /admin/dependencies` | `host.admin` | `{"source", "target", "remove"?}`: a dependency edge |
 //! | `POST /admin/maintenance` | `host.admin` | `{"systemId", "start", "end", "status"?}`: a maintenance window |
+//! | `GET /admin/automations` | `host.admin` | the automations, their pending timers and recent runs |
+//! | `POST /admin/automations` | `host.admin` | `{"id", "when"?, "trigger"?, "for"?}`: an automation (kept in the database) |
 //! | `POST /admin/swap` | `host.admin` | `{"path"}`: hot-swap to that component (a regular file under the cap) |
 //! | `POST /admin/rollback` | `host.admin` | back to the previous version |
 //!
@@ -28,7 +30,9 @@ use serde_json::{json, Value};
 
 use super::callers::{CallerError, ADMIN_RULE};
 use super::component_file::read_component;
-use super::platform_admin::{add_maintenance, add_system, set_dependency, set_health};
+use super::platform_admin::{
+    add_automation, add_maintenance, add_system, list_automations, set_dependency, set_health,
+};
 use super::shared::Shared;
 use crate::capabilities::clock::to_rfc3339;
 use crate::capabilities::queue::pending_count;
@@ -172,7 +176,7 @@ pub fn handle(shared: &Shared, request: &Request) -> Reply {
     };
     let wanted = match action {
         "status" => "GET",
-        "systems" if method == "GET" => "GET",
+        "systems" | "automations" if method == "GET" => "GET",
         _ => "POST",
     };
     if let Some(reply) = expect_method(method, wanted) {
@@ -190,6 +194,9 @@ pub fn handle(shared: &Shared, request: &Request) -> Reply {
     }
     if method == "GET" && action == "systems" {
         return list_systems(shared);
+    }
+    if method == "GET" && action == "automations" {
+        return list_automations(&shared.simulation());
     }
     admin(shared, action, &request.body)
 }
@@ -276,7 +283,14 @@ fn unauthorized(error: &CallerError) -> Reply {
 fn is_admin_action(action: &str) -> bool {
     matches!(
         action,
-        "status" | "health" | "systems" | "dependencies" | "maintenance" | "swap" | "rollback"
+        "status"
+            | "health"
+            | "systems"
+            | "dependencies"
+            | "maintenance"
+            | "automations"
+            | "swap"
+            | "rollback"
     )
 }
 
@@ -311,6 +325,11 @@ fn admin(shared: &Shared, action: &str, body: &str) -> Reply {
         "systems" => parse(body).and_then(|b| add_system(&mut shared.simulation(), b)),
         "dependencies" => parse(body).and_then(|b| set_dependency(&mut shared.simulation(), b)),
         "maintenance" => parse(body).and_then(|b| add_maintenance(&mut shared.simulation(), b)),
+        "automations" => parse(body).and_then(|b| {
+            let answer = add_automation(&mut shared.simulation(), b);
+            shared.wake_driver();
+            answer
+        }),
         "swap" => parse::<SwapBody>(body)
             .and_then(|b| read_swap_file(shared, &b))
             .and_then(|bytes| swap(shared, &mut shared.simulation(), &bytes)),

@@ -1,5 +1,5 @@
 //! The admin actions that change the simulated platform: health, catalog systems, dependency
-//! edges and maintenance windows. Each body is parsed before the simulation is locked, and
+//! edges, maintenance windows and automations. Each body is parsed before the simulation is locked, and
 //! each change commits with what it causes before it is answered.
 
 use serde::Deserialize;
@@ -148,4 +148,64 @@ pub(super) fn add_maintenance(
     Ok(
         json!({ "systemId": body.system_id, "start": body.start, "end": body.end, "status": status }),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AutomationBody {
+    id: String,
+    when: Option<Value>,
+    trigger: Option<String>,
+    #[serde(rename = "for")]
+    dwell: Option<Value>,
+}
+
+/// `POST /admin/automations`: registers (or replaces) an automation, saved in the database
+/// with its timers, so that a restart finds it, its pending dwells and its scheduled
+/// re-evaluations. Refused in a cluster: automations are evaluated by the instance that routes
+/// each change, and their edge state is not shared yet.
+pub(super) fn add_automation(
+    simulation: &mut Simulation,
+    body: AutomationBody,
+) -> Result<Value, Reply> {
+    if simulation.membership().is_some() {
+        return Err(Reply::error(
+            409,
+            "conflict",
+            "automations are not shared between cluster instances yet: register them on a single-instance host",
+        ));
+    }
+    if body.id.trim().is_empty() {
+        return Err(Reply::error(400, "invalid", "id: must not be empty"));
+    }
+    simulation
+        .register_automation(
+            &body.id,
+            body.when.as_ref(),
+            body.trigger.as_deref(),
+            body.dwell.as_ref(),
+        )
+        .map_err(|e| Reply::error(400, "invalid", e.to_string()))?;
+    let status = simulation.automations_status().map_err(host_failure)?;
+    let entry = status
+        .as_array()
+        .and_then(|list| list.iter().find(|a| a["id"] == json!(body.id)).cloned())
+        .unwrap_or(Value::Null);
+    Ok(entry)
+}
+
+/// `GET /admin/automations`: every automation with whether its condition holds and its
+/// pending timers, and the runs recorded since the host started (the newest kept).
+pub(super) fn list_automations(simulation: &Simulation) -> Reply {
+    match simulation.automations_status() {
+        Ok(automations) => Reply::ok(&json!({
+            "automations": automations,
+            "runs": simulation.records().automation_runs.iter().map(|r| json!({
+                "automation": r.automation,
+                "at": crate::capabilities::clock::to_rfc3339(r.at),
+                "ref": r.wake_ref,
+            })).collect::<Vec<_>>(),
+        })),
+        Err(e) => host_failure(e),
+    }
 }

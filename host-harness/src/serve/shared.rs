@@ -68,6 +68,7 @@ impl Shared {
         max_component_bytes: u64,
     ) -> anyhow::Result<Self> {
         simulation.restore_platform()?;
+        simulation.restore_automations()?;
         if simulation.membership().is_none() {
             // In a cluster, rows another instance has not routed yet are not orphans: the
             // driver's periodic sweep takes only rows older than the gone-after limit.

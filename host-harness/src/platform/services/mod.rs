@@ -289,6 +289,29 @@ impl SimulatedPlatform {
         Some(before)
     }
 
+    /// Since when (epoch ms) the system's check health has been what it is now: the first run
+    /// of the trailing streak of equal statuses in its history. `None` for an unknown system.
+    /// While an incident override holds the system down, the streak is not known (overrides
+    /// keep no history): `None`.
+    pub fn health_since(&self, id: &str) -> Option<i64> {
+        let state = self.state();
+        let current = state.systems.get(id)?.health;
+        if effective(&state, id) != Some(current) {
+            return None;
+        }
+        let mut since = None;
+        for (system, at, status) in state.history.iter().rev() {
+            if system != id {
+                continue;
+            }
+            if *status != current {
+                break;
+            }
+            since = Some(*at);
+        }
+        since
+    }
+
     /// The effective health (checks plus incident overrides) of a system.
     pub fn health(&self, id: &str) -> Option<HealthStatus> {
         effective(&self.state(), id)

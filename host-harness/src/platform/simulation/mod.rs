@@ -80,6 +80,7 @@ mod cluster_sync;
 mod platform_changes;
 mod records;
 mod routing;
+pub mod timers;
 
 use automations::Automation;
 pub use records::{AutomationRun, Emission, Records, TriggerEvent};
@@ -124,6 +125,9 @@ pub struct Simulation {
     records: Records,
     routed: usize,
     automations: Vec<Automation>,
+    /// Whether an automation was ever registered here: until then no timer can be pending
+    /// and the timer table is not read.
+    timed_automations: bool,
     /// The host generation whose manifest the routes mirror.
     generation: u64,
     /// Hooks emitted by this process: with the clock, it makes every emission's job id unique
@@ -216,6 +220,7 @@ impl Simulation {
             records: Records::default(),
             routed: 0,
             automations: Vec::new(),
+            timed_automations: false,
             generation: 0,
             hooks_emitted: 0,
             earlier_outbox,
@@ -470,6 +475,7 @@ impl Simulation {
         })? {}
         self.sweep_orphans()?;
         self.settle()?;
+        self.fire_due_timers()?;
         self.next_due_at()
     }
 
@@ -503,7 +509,8 @@ impl Simulation {
     pub fn next_due_at(&self) -> Result<Option<i64>, SimulationError> {
         let cron = self.scheduler.next_at().map_err(host_error)?;
         let delayed = self.queue.next_due_at().map_err(host_error)?;
-        Ok([cron, delayed].into_iter().flatten().min())
+        let timer = self.next_timer_at()?;
+        Ok([cron, delayed, timer].into_iter().flatten().min())
     }
 
     /// Forgets history a long-running host no longer needs: the host's publications already
@@ -563,6 +570,8 @@ impl Simulation {
                 self.enqueue_recurring(due)?;
             }
             self.settle()?;
+            // A run records nothing that needs delivering: no settle after the timers.
+            self.fire_due_timers()?;
         }
         if target > self.clock.now_ms() {
             self.clock.set_ms(target).map_err(host_error)?;

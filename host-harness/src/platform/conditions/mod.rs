@@ -2,13 +2,88 @@
 //!
 //! Supported: template expressions (a comparison, or a bare value, over
 //! `state.<kind>['<id>'].<field>` / `state.<kind>.<id>.<field>`, numbers, strings, booleans,
-//! null), `and` / `or` / `not`, `numeric_state` (strict bounds, null never matches) and the
-//! health `state` condition (without `for`). Unlike the original, `state.<kind>` refs are
-//! resolved through the entity's `read` wherever a condition is evaluated (decisions §3).
+//! null), `and` / `or` / `not`, `numeric_state` (strict bounds, null never matches), the health
+//! `state` condition with its optional `for` duration, and `time` (see [`time`]). Unlike the
+//! original, `state.<kind>` refs are resolved through the entity's `read` wherever a condition
+//! is evaluated (decisions §3).
+//!
+//! A condition can become true through time alone (a `time` window opens, a status has now
+//! been held long enough). [`next_change`] answers the first instant at which that can
+//! happen, so that the engine re-evaluates exactly then instead of polling.
+
+pub mod time;
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
+
+pub use time::TimeWindow;
+
+/// What a condition is evaluated against: the instant, entity state, and since when each
+/// system has held its current health status.
+pub struct Scope<'a> {
+    /// The host clock's instant, epoch ms.
+    pub now_ms: i64,
+    /// An entity's current state by kind and id.
+    pub resolve: &'a dyn Fn(&str, &str) -> Option<Value>,
+    /// Since when (epoch ms) a system has held its current health status.
+    pub health_since: &'a dyn Fn(&str) -> Option<i64>,
+}
+
+/// A duration as the spec writes one: `{seconds}`, `{minutes}`, `{hours}` or `{template}`
+/// (an expression that renders to seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Duration {
+    /// A fixed length, in ms.
+    Fixed(i64),
+    /// An expression rendering to seconds, evaluated each time it is needed.
+    Template(Expr),
+}
+
+impl Duration {
+    /// Parses `{seconds}`, `{minutes}`, `{hours}` or `{template}`; errors name `field`.
+    pub fn parse(value: &Value, field: &str) -> Result<Self, String> {
+        let map = value.as_object().filter(|m| m.len() == 1).ok_or(format!(
+            "{field}: expected one of {{seconds}}, {{minutes}}, {{hours}} or {{template}}"
+        ))?;
+        let (unit, amount) = map.iter().next().ok_or(format!("{field}: empty"))?;
+        if unit == "template" {
+            let text = amount
+                .as_str()
+                .ok_or(format!("{field}.template: expected an expression"))?;
+            return parse_expr(text)
+                .map(Duration::Template)
+                .map_err(|e| format!("{field}.template: {e}"));
+        }
+        let scale = match unit.as_str() {
+            "seconds" => 1_000.0,
+            "minutes" => 60_000.0,
+            "hours" => 3_600_000.0,
+            other => return Err(format!("{field}.{other}: unknown unit")),
+        };
+        amount
+            .as_f64()
+            .filter(|n| n.is_finite() && *n >= 0.0 && *n * scale < 1e15)
+            .map(|n| Duration::Fixed((n * scale).round() as i64))
+            .ok_or(format!("{field}.{unit}: expected a non-negative number"))
+    }
+
+    /// The length in ms, or `None` when a template does not render to a non-negative number.
+    pub fn millis(&self, resolve: &dyn Fn(&str, &str) -> Option<Value>) -> Option<i64> {
+        match self {
+            Duration::Fixed(ms) => Some(*ms),
+            Duration::Template(expr) => {
+                let seconds = match value_of(expr, resolve) {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                }?;
+                (0.0..1e12).contains(&seconds)
+                    .then(|| (seconds * 1000.0).round() as i64)
+            }
+        }
+    }
+}
 
 /// A parsed condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,13 +105,17 @@ pub enum Condition {
         /// Strict upper bound.
         below: Option<f64>,
     },
-    /// A system's health status.
+    /// A system's health status, held for at least a duration when one is given.
     HealthState {
         /// The system.
         system: String,
         /// The status.
         status: String,
+        /// How long the status must have been held.
+        held_for: Option<Duration>,
     },
+    /// A time-of-day window and weekdays in a time zone.
+    Time(TimeWindow),
 }
 
 /// An operand or a comparison.
@@ -104,12 +183,12 @@ pub fn parse(value: &Value) -> Result<Condition, String> {
                     })
                 }
                 "state" => {
-                    if !inner["for"].is_null() {
-                        return Err(
-                            "state.for: durations are not supported by this harness version".into(),
-                        );
-                    }
+                    let held_for = match &inner["for"] {
+                        Value::Null => None,
+                        value => Some(Duration::parse(value, "state.for")?),
+                    };
                     Ok(Condition::HealthState {
+                        held_for,
                         system: inner["entity"]
                             .as_str()
                             .ok_or("state.entity: required string")?
@@ -120,9 +199,7 @@ pub fn parse(value: &Value) -> Result<Condition, String> {
                             .to_owned(),
                     })
                 }
-                "time" => Err(
-                    "time: time-of-day conditions are not supported by this harness version".into(),
-                ),
+                "time" => TimeWindow::parse(inner).map(Condition::Time),
                 other => Err(format!("unknown condition {other:?}")),
             }
         }
@@ -246,6 +323,7 @@ pub fn wake_refs(condition: &Condition) -> BTreeSet<String> {
             Condition::HealthState { system, .. } => {
                 out.insert(format!("health:{system}"));
             }
+            Condition::Time(_) => {}
         }
     }
     let mut out = BTreeSet::new();
@@ -253,13 +331,14 @@ pub fn wake_refs(condition: &Condition) -> BTreeSet<String> {
     out
 }
 
-/// Evaluates `condition`, reading entity state through `resolve(kind, id)`.
-pub fn evaluate(condition: &Condition, resolve: &dyn Fn(&str, &str) -> Option<Value>) -> bool {
+/// Evaluates `condition` in `scope`.
+pub fn evaluate(condition: &Condition, scope: &Scope<'_>) -> bool {
+    let resolve = scope.resolve;
     match condition {
         Condition::Expr(e) => truthy(&value_of(e, resolve)),
-        Condition::And(items) => items.iter().all(|c| evaluate(c, resolve)),
-        Condition::Or(items) => items.iter().any(|c| evaluate(c, resolve)),
-        Condition::Not(inner) => !evaluate(inner, resolve),
+        Condition::And(items) => items.iter().all(|c| evaluate(c, scope)),
+        Condition::Or(items) => items.iter().any(|c| evaluate(c, scope)),
+        Condition::Not(inner) => !evaluate(inner, scope),
         Condition::NumericState {
             value,
             above,
@@ -277,9 +356,53 @@ pub fn evaluate(condition: &Condition, resolve: &dyn Fn(&str, &str) -> Option<Va
                 Some(v) => above.is_none_or(|a| v > a) && below.is_none_or(|b| v < b),
             }
         }
-        Condition::HealthState { system, status } => {
-            resolve("health", system).is_some_and(|s| s["status"].as_str() == Some(status.as_str()))
+        Condition::HealthState {
+            system,
+            status,
+            held_for,
+        } => {
+            let in_status = resolve("health", system)
+                .is_some_and(|s| s["status"].as_str() == Some(status.as_str()));
+            in_status
+                && match held_for {
+                    None => true,
+                    Some(duration) => {
+                        match (duration.millis(resolve), (scope.health_since)(system)) {
+                            (Some(ms), Some(since)) => scope.now_ms - since >= ms,
+                            _ => false,
+                        }
+                    }
+                }
         }
+        Condition::Time(window) => window.holds(scope.now_ms),
+    }
+}
+
+/// The first instant after `scope.now_ms` at which `condition` may change through time alone
+/// (no entity change): a `time` window's next boundary, or the instant a `state` condition's
+/// status will have been held for its duration. `None`: only an entity change can change it.
+/// Conservative for combinations: it answers the earliest instant any part may change.
+pub fn next_change(condition: &Condition, scope: &Scope<'_>) -> Option<i64> {
+    match condition {
+        Condition::Expr(_) | Condition::NumericState { .. } => None,
+        Condition::And(items) | Condition::Or(items) => {
+            items.iter().filter_map(|c| next_change(c, scope)).min()
+        }
+        Condition::Not(inner) => next_change(inner, scope),
+        Condition::HealthState {
+            system,
+            status,
+            held_for: Some(duration),
+        } => {
+            let in_status = (scope.resolve)("health", system)
+                .is_some_and(|s| s["status"].as_str() == Some(status.as_str()));
+            let since = (scope.health_since)(system)?;
+            let ms = duration.millis(scope.resolve)?;
+            let due = since.checked_add(ms)?;
+            (in_status && due > scope.now_ms).then_some(due)
+        }
+        Condition::HealthState { held_for: None, .. } => None,
+        Condition::Time(window) => window.next_change(scope.now_ms),
     }
 }
 
@@ -349,8 +472,16 @@ mod tests {
         }
     }
 
+    fn scope_at(now_ms: i64) -> Scope<'static> {
+        Scope {
+            now_ms,
+            resolve: &world,
+            health_since: &|system| (system == "api").then_some(1_000_000),
+        }
+    }
+
     fn holds(condition: Value) -> bool {
-        evaluate(&parse(&condition).unwrap(), &world)
+        evaluate(&parse(&condition).unwrap(), &scope_at(1_000_000))
     }
 
     #[test]
@@ -389,7 +520,39 @@ mod tests {
             json!({"or": ["false", {"state": {"entity": "api", "status": "degraded"}}]})
         ));
         assert!(parse(&json!("{{ state.slo.x.y }}")).is_err());
-        assert!(parse(&json!({"time": {"after": "09:00"}})).is_err());
+        assert!(parse(&json!({"time": {"after": "09:00", "timezone": "Nowhere/Else"}})).is_err());
+    }
+
+    #[test]
+    fn a_held_status_turns_true_when_its_duration_is_up() {
+        // api has been degraded since 1 000 000 ms
+        let condition = parse(
+            &json!({"state": {"entity": "api", "status": "degraded", "for": {"minutes": 10}}}),
+        )
+        .unwrap();
+        let due = 1_000_000 + 600_000;
+        assert!(!evaluate(&condition, &scope_at(due - 1)));
+        assert_eq!(next_change(&condition, &scope_at(due - 1)), Some(due));
+        assert!(evaluate(&condition, &scope_at(due)));
+        assert_eq!(next_change(&condition, &scope_at(due)), None);
+        let template =
+            parse(&json!({"state": {"entity": "api", "status": "degraded", "for": {"template": "state.slo['payments-slo'].currentStreak"}}}))
+                .unwrap();
+        assert!(evaluate(&template, &scope_at(1_000_000)), "0 seconds");
+        let unrenderable =
+            parse(&json!({"state": {"entity": "api", "status": "degraded", "for": {"template": "state.slo.obj1.budgetRemainingPercent"}}}))
+                .unwrap();
+        assert!(!evaluate(&unrenderable, &scope_at(2_000_000)));
+        for bad in [
+            json!({"minutes": -1}),
+            json!({"days": 1}),
+            json!({"seconds": 1, "minutes": 1}),
+        ] {
+            let error =
+                parse(&json!({"state": {"entity": "api", "status": "degraded", "for": bad}}))
+                    .expect_err("refused");
+            assert!(error.starts_with("state.for"), "{error}");
+        }
     }
 
     #[test]
