@@ -78,7 +78,8 @@ impl Duration {
                     Value::String(s) => s.trim().parse::<f64>().ok(),
                     _ => None,
                 }?;
-                (0.0..1e12).contains(&seconds)
+                (0.0..1e12)
+                    .contains(&seconds)
                     .then(|| (seconds * 1000.0).round() as i64)
             }
         }
