@@ -223,8 +223,6 @@ fn metrics(shared: &Shared, caller: &Caller) -> Reply {
     }
 }
 
-/// `GET /admin/systems`: the catalog with each system's effective health, read without
-/// waiting for the simulation.
 /// Where callers read the catalog's system names.
 pub const CATALOG_PATH: &str = "/catalog/systems";
 /// The rule that reads the catalog's names (the dashboard shows them beside objectives).
@@ -240,19 +238,17 @@ fn catalog_systems(shared: &Shared, caller: &Caller) -> Reply {
             format!("{CATALOG_PATH} requires the {CATALOG_RULE} rule"),
         );
     }
-    if let Err(e) = shared.platform.refresh() {
-        return host_failure(e);
-    }
-    let systems: Vec<Value> = shared
-        .platform
-        .systems()
-        .into_iter()
-        .map(|(id, name, _)| json!({ "id": id, "name": name }))
-        .collect();
-    Reply::ok(&json!({ "systems": systems }))
+    systems(shared, false)
 }
 
+/// `GET /admin/systems`: the catalog with each system's effective health, read without
+/// waiting for the simulation.
 fn list_systems(shared: &Shared) -> Reply {
+    systems(shared, true)
+}
+
+/// Every catalog system's id and name, and its effective health when `with_health`.
+fn systems(shared: &Shared, with_health: bool) -> Reply {
     // In a cluster, another instance may have changed the catalog: catch up first.
     if let Err(e) = shared.platform.refresh() {
         return host_failure(e);
@@ -261,7 +257,13 @@ fn list_systems(shared: &Shared) -> Reply {
         .platform
         .systems()
         .into_iter()
-        .map(|(id, name, health)| json!({ "id": id, "name": name, "health": health }))
+        .map(|(id, name, health)| {
+            let mut system = json!({ "id": id, "name": name });
+            if with_health {
+                system["health"] = json!(health);
+            }
+            system
+        })
         .collect();
     Reply::ok(&json!({ "systems": systems }))
 }
