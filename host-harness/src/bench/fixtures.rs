@@ -91,22 +91,39 @@ pub fn compute_status(
     host: &PluginHost,
     objective_id: &str,
 ) -> Result<Invoked<String>, InvocationError> {
+    if let Some(plugin) = host.plugin() {
+        host.services()
+            .cache
+            .invalidate(plugin.id(), &[format!("objective:{objective_id}")]);
+    }
+    read_rpc(
+        host,
+        "getObjective",
+        &serde_json::json!({ "id": objective_id }),
+    )
+}
+
+/// Calls read procedure `procedure` with `input` as a `slo.read` user, in a read-only
+/// transaction, as `serve` would.
+pub fn read_rpc(
+    host: &PluginHost,
+    procedure: &str,
+    input: &serde_json::Value,
+) -> Result<Invoked<String>, InvocationError> {
+    let export = format!("rpc.handle({procedure})");
     let plugin = host.plugin().ok_or_else(|| {
         host.host_failure(
-            "rpc.handle(getObjective)",
+            &export,
             crate::runtime::Failure::Host {
                 message: "no plugin is loaded".into(),
             },
         )
     })?;
-    host.services()
-        .cache
-        .invalidate(plugin.id(), &[format!("objective:{objective_id}")]);
     let identity = PluginIdentity {
         id: plugin.id().into(),
         version: plugin.version().into(),
     };
-    let input = serde_json::json!({ "id": objective_id }).to_string();
+    let input = input.to_string();
     let caller = Caller {
         kind: CallerKind::User,
         id: Some("bench".into()),
@@ -116,11 +133,11 @@ pub fn compute_status(
         plugin.compiled(),
         &identity,
         host.services(),
-        "rpc.handle(getObjective)",
+        &export,
         TransactionMode::ReadOnly,
         |p, store| {
             p.checkstack_plugin_rpc()
-                .call_handle(store, "getObjective", &input, &caller)
+                .call_handle(store, procedure, &input, &caller)
         },
     )
 }

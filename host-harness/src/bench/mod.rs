@@ -10,12 +10,14 @@
 //! * `swap`: row 6, hot-swap latency.
 //! * `serve_load`: row 9, `slo-host serve` under a mixed HTTP load.
 //! * `cluster`: row 10, row 5 on 1, 2 and 3 cluster instances sharing one PostgreSQL.
+//! * `curve`: row 11, the dashboard's budget curve against one status.
 //! * `footprint`: row 7, component size and linear memory.
 //! * [`instructions`]: row 8, fuel counts against their baseline.
 //! * [`fixtures`]: objectives with many downtime events, and the computeStatus invocation.
 
 mod cluster;
 mod compute;
+mod curve;
 mod daily;
 mod engine;
 pub mod fixtures;
@@ -49,7 +51,7 @@ pub struct Row {
 }
 
 /// Every row `slo-host bench` can run.
-pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 /// A progress bar on stderr for a long benchmark (hidden when stderr is not a terminal).
 pub struct Progress {
@@ -136,6 +138,9 @@ pub fn run(rows: &[u32], effort: Effort, progress: &Progress) -> anyhow::Result<
     }
     if wanted(10) {
         out.extend(Engine::Postgres.rows(10, || cluster::rows(quick, progress))?);
+    }
+    if wanted(11) {
+        out.extend(curve::rows(quick, progress)?);
     }
     Ok(out)
 }
