@@ -3,7 +3,6 @@
 //! code inside the component (SQL through host calls, a fresh instance per call, the
 //! read-only transaction). Both answer `getObjective` with the read-through cache emptied.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -16,9 +15,6 @@ use super::fixtures;
 use super::instructions::EVENTS;
 use super::measure::{interleaved, micros, ratio};
 use super::{Engine, Progress, Row};
-use crate::artifacts::SLO_PLUGIN_PATH;
-use crate::host::{HostConfig, PluginHost};
-use crate::platform::SimulatedPlatform;
 
 /// The plugin natively: a migrated SQLite with one objective and `events` events.
 fn native(events: usize) -> anyhow::Result<(TestDb, FakeEnv, String)> {
@@ -56,19 +52,7 @@ pub fn rows(quick: bool, progress: &Progress, engine: Engine) -> anyhow::Result<
     progress.start("computeStatus native vs wasm", batches as u64);
     let (db, env, native_id) = native(EVENTS)?;
     let native_input = json!({ "id": native_id });
-    let platform = Arc::new(SimulatedPlatform::new(
-        crate::capabilities::clock::Clock::real(),
-    ));
-    platform.add_system("api", "Public API");
-    let host = PluginHost::with_platform(
-        HostConfig {
-            seed: Some(7),
-            ..HostConfig::default()
-        },
-        engine.database(None)?,
-        platform,
-    )?;
-    host.load_file(std::path::Path::new(SLO_PLUGIN_PATH))?;
+    let host = fixtures::slo_host_with_api(engine.database(None)?)?;
     let wasm_id = fixtures::objective_with_downtime(&host, "api", EVENTS)?;
     let (wasm, native) = interleaved(
         batches,

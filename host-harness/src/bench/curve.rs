@@ -3,18 +3,13 @@
 //! this row measures one curve against one status (`getObjective`, cache emptied) over the
 //! same objective with 1,000 downtime events, both in the component on SQLite.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
 use super::fixtures;
 use super::instructions::EVENTS;
 use super::measure::{interleaved, micros, ratio};
 use super::{Progress, Row};
-use crate::artifacts::SLO_PLUGIN_PATH;
 use crate::capabilities::sql::Database;
-use crate::host::{HostConfig, PluginHost};
-use crate::platform::SimulatedPlatform;
 
 /// Points of the dashboard's budget chart (`getBudgetCurve`'s default).
 const POINTS: usize = 97;
@@ -23,19 +18,7 @@ const POINTS: usize = 97;
 pub fn rows(quick: bool, progress: &Progress) -> anyhow::Result<Vec<Row>> {
     let (batches, per_batch) = if quick { (3, 2) } else { (10, 5) };
     progress.start("budget curve vs status", batches as u64);
-    let platform = Arc::new(SimulatedPlatform::new(
-        crate::capabilities::clock::Clock::real(),
-    ));
-    platform.add_system("api", "Public API");
-    let host = PluginHost::with_platform(
-        HostConfig {
-            seed: Some(7),
-            ..HostConfig::default()
-        },
-        Database::in_memory()?,
-        platform,
-    )?;
-    host.load_file(std::path::Path::new(SLO_PLUGIN_PATH))?;
+    let host = fixtures::slo_host_with_api(Database::in_memory()?)?;
     let id = fixtures::objective_with_downtime(&host, "api", EVENTS)?;
     let curve_input = json!({ "objectiveId": id, "points": POINTS });
     let (curve, status) = interleaved(

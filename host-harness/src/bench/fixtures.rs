@@ -11,6 +11,27 @@ use crate::sql_params;
 /// One day in milliseconds.
 const DAY_MS: i64 = 86_400_000;
 
+/// The built-in SLO plugin on the real clock over `database`, with one catalog system, `api`
+/// (Public API): the host the computeStatus rows measure in.
+pub fn slo_host_with_api(
+    database: crate::capabilities::sql::Database,
+) -> anyhow::Result<PluginHost> {
+    let platform = std::sync::Arc::new(crate::platform::SimulatedPlatform::new(
+        crate::capabilities::clock::Clock::real(),
+    ));
+    platform.add_system("api", "Public API");
+    let host = PluginHost::with_platform(
+        crate::host::HostConfig {
+            seed: Some(7),
+            ..crate::host::HostConfig::default()
+        },
+        database,
+        platform,
+    )?;
+    host.load_file(std::path::Path::new(crate::artifacts::SLO_PLUGIN_PATH))?;
+    Ok(host)
+}
+
 /// Creates an objective on `system` through the plugin (30-day window, 99.9 %), then gives it
 /// `events` closed downtime events of 60 s, evenly spread over its window, inserted by the
 /// host. Answers the objective id.

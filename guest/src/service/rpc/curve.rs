@@ -8,8 +8,8 @@ use super::{date_value, existing_objective};
 use crate::core::burn::{alert_tiers, rates_json};
 use crate::core::curve::{budget_curve as curve_points, even_instants, CurveInput};
 use crate::core::objective::Fields;
-use crate::core::status::{window_start, Health};
-use crate::core::time::to_rfc3339;
+use crate::core::status::{compute_status, window_start, Health, StatusInput};
+use crate::core::time::{to_rfc3339, DAY_MS};
 use crate::core::PluginError;
 use crate::service::Env;
 use crate::storage::{downtime, Database};
@@ -44,13 +44,16 @@ pub fn budget_curve(db: &dyn Database, env: &dyn Env, input: &Value) -> Result<V
     };
     let earliest = instants.iter().copied().min().unwrap_or(now);
     let from = window_start(earliest, objective.window_days);
-    let events = downtime::overlapping_spans(db, &objective.id, from, now)?;
+    // Read once, far enough back for the earliest point's window and for the status's longest
+    // burn-rate lookback (3 days), which is computed from the same rows.
+    let read_from = from.min(now - 3 * DAY_MS);
+    let events = downtime::overlapping_spans(db, &objective.id, read_from, now)?;
     let health_now = if events.iter().any(|e| e.end_ms.is_none()) {
         env.system_health(&objective.system_id)
     } else {
         Health::Healthy
     };
-    let maintenance = env.maintenance_windows(&objective.system_id, from, now);
+    let maintenance = env.maintenance_windows(&objective.system_id, read_from, now);
     let points = curve_points(
         &CurveInput {
             objective: &objective,
@@ -72,13 +75,20 @@ pub fn budget_curve(db: &dyn Database, env: &dyn Env, input: &Value) -> Result<V
             })
         })
         .collect();
-    let status = crate::service::compute(db, env, &objective)?;
+    let status = compute_status(&StatusInput {
+        objective: &objective,
+        now,
+        events: &events,
+        health: health_now,
+        maintenance: &maintenance,
+    });
     let tiers: Vec<Value> = alert_tiers(objective.window_days)
         .iter()
         .map(|tier| tier.to_json(&status.burn_rates))
         .collect();
     let windows: Vec<Value> = maintenance
         .iter()
+        .filter(|w| w.end_ms >= from)
         .map(|w| {
             json!({
                 "start": to_rfc3339(w.start_ms),

@@ -362,9 +362,7 @@ pub fn evaluate(condition: &Condition, scope: &Scope<'_>) -> bool {
             status,
             held_for,
         } => {
-            let in_status = resolve("health", system)
-                .is_some_and(|s| s["status"].as_str() == Some(status.as_str()));
-            in_status
+            in_status(scope, system, status)
                 && match held_for {
                     None => true,
                     Some(duration) => {
@@ -377,6 +375,11 @@ pub fn evaluate(condition: &Condition, scope: &Scope<'_>) -> bool {
         }
         Condition::Time(window) => window.holds(scope.now_ms),
     }
+}
+
+/// Whether `system`'s health entity has `status` now.
+fn in_status(scope: &Scope<'_>, system: &str, status: &str) -> bool {
+    (scope.resolve)("health", system).is_some_and(|s| s["status"].as_str() == Some(status))
 }
 
 /// The first instant after `scope.now_ms` at which `condition` may change through time alone
@@ -395,12 +398,10 @@ pub fn next_change(condition: &Condition, scope: &Scope<'_>) -> Option<i64> {
             status,
             held_for: Some(duration),
         } => {
-            let in_status = (scope.resolve)("health", system)
-                .is_some_and(|s| s["status"].as_str() == Some(status.as_str()));
             let since = (scope.health_since)(system)?;
             let ms = duration.millis(scope.resolve)?;
             let due = since.checked_add(ms)?;
-            (in_status && due > scope.now_ms).then_some(due)
+            (in_status(scope, system, status) && due > scope.now_ms).then_some(due)
         }
         Condition::HealthState { held_for: None, .. } => None,
         Condition::Time(window) => window.next_change(scope.now_ms),

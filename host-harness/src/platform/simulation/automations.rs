@@ -161,22 +161,16 @@ impl Simulation {
     fn start_dwell(&mut self, i: usize, source: &str, due_at: i64, basis: Option<&str>) {
         let automation = self.automations[i].id.clone();
         let started = self.with_timers(|conn| {
-            let running = timers::pending(conn)?.into_iter().any(|t| {
-                t.automation == automation && t.kind == TimerKind::Dwell && t.source == source
-            });
-            if !running {
-                timers::set(
-                    conn,
-                    &Timer {
-                        automation: automation.clone(),
-                        kind: TimerKind::Dwell,
-                        source: source.to_owned(),
-                        due_at,
-                        basis: basis.map(str::to_owned),
-                    },
-                )?;
-            }
-            Ok(())
+            timers::set_if_absent(
+                conn,
+                &Timer {
+                    automation: automation.clone(),
+                    kind: TimerKind::Dwell,
+                    source: source.to_owned(),
+                    due_at,
+                    basis: basis.map(str::to_owned),
+                },
+            )
         });
         if let Err(e) = started {
             tracing::warn!("automation {automation}: its dwell could not be saved: {e}");
@@ -477,7 +471,7 @@ impl Simulation {
                     .filter(|t| t.automation == a.id)
                     .map(|t| {
                         json!({
-                            "kind": if t.kind == TimerKind::Dwell { "dwell" } else { "recheck" },
+                            "kind": t.kind.as_str(),
                             "source": t.source,
                             "dueAt": crate::capabilities::clock::to_rfc3339(t.due_at),
                         })

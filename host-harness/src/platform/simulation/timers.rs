@@ -36,7 +36,8 @@ pub enum TimerKind {
 }
 
 impl TimerKind {
-    fn as_str(self) -> &'static str {
+    /// Its name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
         match self {
             TimerKind::Recheck => "recheck",
             TimerKind::Dwell => "dwell",
@@ -109,10 +110,25 @@ pub fn definitions(conn: &SqlConnection) -> Result<Vec<SavedAutomation>, SqlErro
 
 /// Sets a timer (replacing one with the same key).
 pub fn set(conn: &SqlConnection, timer: &Timer) -> Result<(), SqlError> {
+    insert(
+        conn,
+        timer,
+        "DO UPDATE SET due_at = excluded.due_at, basis = excluded.basis",
+    )
+}
+
+/// Sets a timer unless one with the same key is pending (a dwell already running is not
+/// restarted).
+pub fn set_if_absent(conn: &SqlConnection, timer: &Timer) -> Result<(), SqlError> {
+    insert(conn, timer, "DO NOTHING")
+}
+
+fn insert(conn: &SqlConnection, timer: &Timer, on_conflict: &str) -> Result<(), SqlError> {
     conn.execute(
-        "INSERT INTO _host_automation_timers (automation, kind, source, due_at, basis) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (automation, kind, source) \
-         DO UPDATE SET due_at = excluded.due_at, basis = excluded.basis",
+        &format!(
+            "INSERT INTO _host_automation_timers (automation, kind, source, due_at, basis) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (automation, kind, source) {on_conflict}"
+        ),
         sql_params![
             timer.automation.as_str(),
             timer.kind.as_str(),
@@ -208,6 +224,7 @@ mod tests {
         set(&conn, &timer("a", TimerKind::Recheck, "", 30)).unwrap();
         set(&conn, &timer("b", TimerKind::Dwell, "health:api", 20)).unwrap();
         set(&conn, &timer("b", TimerKind::Dwell, "health:db", 90)).unwrap();
+        set_if_absent(&conn, &timer("b", TimerKind::Dwell, "health:db", 95)).unwrap();
         assert_eq!(next_due(&conn).unwrap(), Some(20));
         let taken = take_due(&conn, 30).unwrap();
         assert_eq!(
@@ -218,6 +235,9 @@ mod tests {
             ]
         );
         assert!(take_due(&conn, 30).unwrap().is_empty());
+        let left = pending(&conn).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].due_at, 90, "a running dwell is not restarted");
         assert!(clear(&conn, "b", TimerKind::Dwell, "health:db").unwrap());
         assert_eq!(next_due(&conn).unwrap(), None);
         save_definition(&conn, "a", "{}", false).unwrap();
