@@ -1,14 +1,18 @@
-// A minimal JavaScript host for the Checkstack plugin contract (wit/): it loads a plugin
-// component through jco (transpiled in memory, instantiated synchronously), implements every
-// import of the contract, and runs the invocation model the Rust host runs:
+// A minimal JavaScript host for the Checkstack plugin contract, version 0.2.0 (wit/0.2.0/): it
+// loads a plugin component through jco (transpiled in memory, instantiated synchronously),
+// implements every import of the contract, and runs the invocation model the Rust host runs:
 //
 // * one fresh instance per invocation (the guest keeps no state between calls);
 // * one SQL transaction per invocation, committed on `ok`, rolled back on `err` or a trap;
 // * a transactional outbox: queue jobs, hooks, signals, entity requests and cache writes are
 //   buffered and published only after the commit (a savepoint rollback drops its entries);
-// * entity mutations are host-driven: read prev → the owner's `apply` → canonical diff.
+// * entity mutations are host-driven: read prev → the owner's `apply` → canonical diff;
+// * each invocation has a context (`context.current`): an id `<plugin>#<sequence>`, the export
+//   and its subject, the caller (the RPC caller, else the `system` principal) and a trace id
+//   derived from the seed and the sequence as the Rust harness derives it.
 //
-// It is deliberately small: no durable queue, no retries, no schema validation. What it must
+// It is deliberately small: no durable queue, no retries, no schema validation, and the
+// deadline `context.deadline-remaining-ms` counts down is reported, not enforced. What it must
 // get right is everything the plugin can observe.
 
 import { readFile } from "node:fs/promises";
@@ -17,7 +21,7 @@ import { transpile } from "@bytecodealliance/jco";
 import { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
 
 import { canonical, diff } from "./canonical.mjs";
-import { Database } from "./sql.mjs";
+import { Cursor, Database } from "./sql.mjs";
 
 /** A virtual clock in epoch milliseconds, moved only by the driver. */
 export class Clock {
@@ -37,6 +41,35 @@ export class Clock {
 const MASK64 = (1n << 64n) - 1n;
 const PHI = 0x9e3779b97f4a7c15n;
 
+/** The invocation deadline of the Rust harness's default limits (5 s). */
+export const DEFAULT_DEADLINE_MS = 5_000;
+
+/** Most cursors one invocation may hold open at once, as in the Rust harness. */
+export const MAX_OPEN_CURSORS = 16;
+
+/** rand_xoshiro's SplitMix64 from `seed`: its `next_u64` and `next_u32`. */
+function splitMix64Words(seed) {
+  let x = BigInt.asUintN(64, seed);
+  const advance = () => {
+    x = (x + PHI) & MASK64;
+    return x;
+  };
+  return {
+    nextU64() {
+      let z = advance();
+      z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+      z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+      return z ^ (z >> 31n);
+    },
+    nextU32() {
+      let z = advance();
+      z = ((z ^ (z >> 33n)) * 0x62a9d9ed799705f5n) & MASK64;
+      z = ((z ^ (z >> 28n)) * 0xcb24d0a5c88c35b3n) & MASK64;
+      return z >> 32n;
+    },
+  };
+}
+
 /**
  * Deterministic `wasi:random/random`, the generator the Rust harness serves when seeded:
  * SplitMix64 (as rand_xoshiro implements it), seeded per invocation with
@@ -44,23 +77,7 @@ const PHI = 0x9e3779b97f4a7c15n;
  * `get-random-bytes` spends one `next_u32` per byte (wasmtime-wasi samples bytes that way).
  */
 export function splitMix64(seed) {
-  let x = BigInt.asUintN(64, seed);
-  const advance = () => {
-    x = (x + PHI) & MASK64;
-    return x;
-  };
-  const nextU64 = () => {
-    let z = advance();
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
-    return z ^ (z >> 31n);
-  };
-  const nextU32 = () => {
-    let z = advance();
-    z = ((z ^ (z >> 33n)) * 0x62a9d9ed799705f5n) & MASK64;
-    z = ((z ^ (z >> 28n)) * 0xcb24d0a5c88c35b3n) & MASK64;
-    return z >> 32n;
-  };
+  const { nextU64, nextU32 } = splitMix64Words(seed);
   return {
     getRandomU64: nextU64,
     getRandomBytes(len) {
@@ -69,6 +86,40 @@ export function splitMix64(seed) {
       return bytes;
     },
   };
+}
+
+const rotl64 = (x, k) => ((x << k) | (x >> (64n - k))) & MASK64;
+
+/**
+ * The W3C trace id (32 lower-case hex digits, never all zero) of invocation `sequence`, as the
+ * Rust harness derives it for a seeded host (`runtime::state::trace_id`): two `next_u64` of
+ * rand_xoshiro's Xoshiro256PlusPlus seeded (`seed_from_u64`, i.e. through SplitMix64) with
+ * `seed ^ (sequence × 0xd6e8feb86659fd93)`, high word first.
+ */
+export function traceId(seed, sequence) {
+  const base = BigInt.asUintN(64, BigInt(seed)) ^ ((BigInt(sequence) * 0xd6e8feb86659fd93n) & MASK64);
+  const words = splitMix64Words(base);
+  const s = [words.nextU64(), words.nextU64(), words.nextU64(), words.nextU64()];
+  const next = () => {
+    const result = (rotl64((s[0] + s[3]) & MASK64, 23n) + s[0]) & MASK64;
+    const t = (s[1] << 17n) & MASK64;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45n);
+    return result;
+  };
+  const high = next();
+  const low = next();
+  const id = (high << 64n) | low;
+  return (id === 0n ? 1n : id).toString(16).padStart(32, "0");
+}
+
+/** The `system` principal: who runs deliveries, jobs, entity work and start-up. */
+function systemCaller() {
+  return { kind: "system", id: undefined, accessRules: [] };
 }
 
 function refused(message) {
@@ -92,7 +143,7 @@ export class PluginHost {
    * Loads the component at `componentPath`: transpiles it with jco, compiles its core modules
    * once, reads its manifest, applies its migrations and runs its `init` in one transaction.
    */
-  static async load({ componentPath, clock, platform, seed = 7 }) {
+  static async load({ componentPath, clock, platform, seed = 7, deadlineMs = DEFAULT_DEADLINE_MS }) {
     const bytes = await readFile(componentPath);
     const { files } = await transpile(bytes, {
       name: "plugin",
@@ -108,18 +159,19 @@ export class PluginHost {
         .map(([name, data]) => [name, new WebAssembly.Module(data)]),
     );
     const database = await Database.open();
-    const host = new PluginHost({ bindings, cores, database, clock, platform, seed });
+    const host = new PluginHost({ bindings, cores, database, clock, platform, seed, deadlineMs });
     host.start();
     return host;
   }
 
-  constructor({ bindings, cores, database, clock, platform, seed }) {
+  constructor({ bindings, cores, database, clock, platform, seed = 7, deadlineMs = DEFAULT_DEADLINE_MS }) {
     this.bindings = bindings;
     this.cores = cores;
     this.db = database;
     this.clock = clock;
     this.platform = platform;
     this.seed = BigInt(seed);
+    this.deadlineMs = deadlineMs;
     this.wasi = new WASIShim({ sandbox: { preopens: {}, env: {}, args: ["plugin"], enableNetwork: false } });
     this.current = null;
     this.sequence = 0;
@@ -173,7 +225,22 @@ export class PluginHost {
     const host = this;
     return {
       "checkstack:plugin/sql": {
+        Cursor,
         query: (statement, params) => (host.transaction(), host.db.query(statement, params)),
+        openCursor(statement, params) {
+          const invocation = host.transaction();
+          if (invocation.openCursors >= MAX_OPEN_CURSORS) {
+            throw refused(`${MAX_OPEN_CURSORS} cursors are already open in this invocation: drop one first`);
+          }
+          const cursor = host.db.openCursor(statement, params, {
+            onDrop: () => {
+              invocation.openCursors -= 1;
+            },
+            isLive: () => host.current === invocation,
+          });
+          invocation.openCursors += 1;
+          return cursor;
+        },
         execute: (statement, params) => (host.transaction(), host.db.execute(statement, params)),
         savepoint() {
           const invocation = host.transaction();
@@ -243,6 +310,23 @@ export class PluginHost {
       "checkstack:plugin/clock": {
         nowMs: () => BigInt(host.clock.now()),
       },
+      "checkstack:plugin/context": {
+        current() {
+          const invocation = host.invocation();
+          const caller = invocation.caller ?? systemCaller();
+          return {
+            invocationId: host.invocationId(invocation),
+            export: invocation.name,
+            caller: { kind: caller.kind, id: caller.id, accessRules: [...caller.accessRules] },
+            traceId: invocation.traceId,
+          };
+        },
+        deadlineRemainingMs() {
+          const invocation = host.invocation();
+          const left = invocation.deadline - performance.now();
+          return BigInt(Math.max(0, Math.floor(left)));
+        },
+      },
     };
   }
 
@@ -251,7 +335,8 @@ export class PluginHost {
    * typed `err` (or a host refusal), `{ ok: false, trap }` for a trap. The transaction commits
    * only on `ok`; the outbox is published only after the commit.
    */
-  invoke(name, call, { transaction = true, beforeCall = () => {} } = {}) {
+  invoke(name, call, { transaction = true, beforeCall = () => {}, caller = null } = {}) {
+    const sequence = ++this.sequence;
     const invocation = {
       name,
       transaction,
@@ -259,7 +344,11 @@ export class PluginHost {
       savepoints: new Map(),
       nextSavepoint: 1,
       jobsMade: 0,
-      sequence: ++this.sequence,
+      sequence,
+      caller,
+      traceId: traceId(this.seed, sequence),
+      deadline: performance.now() + this.deadlineMs,
+      openCursors: 0,
     };
     this.current = invocation;
     if (transaction) this.db.exec("BEGIN");
@@ -276,6 +365,11 @@ export class PluginHost {
       if (error && Object.prototype.hasOwnProperty.call(error, "payload")) return { ok: false, error: error.payload };
       return { ok: false, trap: String(error?.stack ?? error) };
     }
+  }
+
+  /** An invocation's id, `<plugin id>#<sequence>` (`(loading)` before the manifest is read). */
+  invocationId(invocation) {
+    return `${this.manifest?.id ?? "(loading)"}#${invocation.sequence}`;
   }
 
   publish(name, outbox) {
@@ -302,24 +396,26 @@ export class PluginHost {
     } catch (error) {
       return { ok: false, error: invalid(`input is not valid JSON: ${error.message}`) };
     }
-    return this.invoke(`rpc.handle(${procedure})`, (plugin) => plugin.rpc.handle(procedure, input, caller));
+    return this.invoke(`rpc.handle(${procedure})`, (plugin) => plugin.rpc.handle(procedure, input, caller), { caller });
   }
 
   /** Delivers an entity change to every subscription of its kind, in manifest order. */
   deliverEntityChange(change) {
     return this.manifest.entitySubscriptions
       .filter((s) => s.kind === change.kind)
-      .map((s) => this.invoke("handlers.on-entity-change", (plugin) => plugin.handlers.onEntityChange(s.workerGroup, change)));
+      .map((s) =>
+        this.invoke(`handlers.on-entity-change(${s.workerGroup})`, (plugin) => plugin.handlers.onEntityChange(s.workerGroup, change)),
+      );
   }
 
   /** Delivers one run of a queue's job to its consumer group. */
   deliverJob(job) {
-    return this.invoke("handlers.on-job", (plugin) => plugin.handlers.onJob(job));
+    return this.invoke(`handlers.on-job(${job.queue})`, (plugin) => plugin.handlers.onJob(job));
   }
 
   /** The owner's `read` of entities `ids` of `kind`. */
   readEntities(kind, ids) {
-    return this.invoke("entity-provider.read", (plugin) => plugin.entityProvider.read(kind, ids));
+    return this.invoke(`entity-provider.read(${kind})`, (plugin) => plugin.entityProvider.read(kind, ids));
   }
 
   /**
@@ -340,7 +436,7 @@ export class PluginHost {
     const found = read.value.find((s) => s.id === id);
     const prev = found ? JSON.parse(found.state) : null;
     const witOp = "mutate" in op ? { tag: "mutate", val: op.mutate } : { tag: "remove", val: op.remove };
-    const applied = this.invoke("entity-provider.apply", (plugin) => plugin.entityProvider.apply(kind, id, witOp));
+    const applied = this.invoke(`entity-provider.apply(${kind})`, (plugin) => plugin.entityProvider.apply(kind, id, witOp));
     if (!applied.ok) return;
     const next = applied.value === undefined ? null : JSON.parse(applied.value);
     if (canonical(prev) === canonical(next)) return;

@@ -1,11 +1,18 @@
-// The contract's `sql` import on a real SQLite (sql.js, SQLite compiled to WebAssembly: no
-// native build). One transaction per invocation, savepoints inside it, typed values both ways.
+// The contract's `sql` import (checkstack:plugin@0.2.0) on a real SQLite (sql.js, SQLite
+// compiled to WebAssembly: no native build). One transaction per invocation, savepoints inside
+// it, typed values both ways, results in the contract's columnar `rows` form.
 //
 // Typing: the contract's `sql-value` distinguishes integer (s64) from real (f64). sql.js binds a
 // JS number as an integer when it happens to be integral and a BigInt as text, so each `?` is
 // rewritten to `CAST(? AS INTEGER)` or `CAST(? AS REAL)` according to its parameter's type, and
 // the integer is bound as its decimal text: SQLite sees exactly the value the plugin sent. Rows
 // are read with `useBigInt`, so INTEGER columns come back as BigInt and REAL ones as numbers.
+//
+// Results (0.2.0): a result is a handful of flat buffers, cells numbered row-major. jco lowers
+// `list<s64>`, `list<f64>`, `list<u32>` and `list<u8>` from typed arrays by one copy of their
+// bytes (a plain array is checked and written value by value), so the encoder answers
+// BigInt64Array, Float64Array, Uint32Array and Uint8Array. `text-ends` are UTF-8 byte offsets
+// into `text`, not JavaScript string (UTF-16) indices.
 
 import initSqlJs from "sql.js";
 
@@ -111,12 +118,129 @@ function bindable(value) {
   }
 }
 
-function sqlValue(column) {
-  if (column === null || column === undefined) return { tag: "null" };
-  if (typeof column === "bigint") return { tag: "integer", val: column };
-  if (typeof column === "number") return { tag: "real", val: column };
-  if (typeof column === "string") return { tag: "text", val: column };
-  return { tag: "blob", val: column };
+/** Most rows one `query` may answer; a larger result is refused, naming `open-cursor`. */
+export const MAX_ROWS = 100_000;
+
+/** Most rows one cursor may hold (they live in the host while the guest pages through them). */
+export const MAX_CURSOR_ROWS = 10_000_000;
+
+/** Largest page one `cursor.next` hands out; larger asks are cut to it. */
+export const MAX_PAGE_ROWS = 10_000;
+
+/** Why a query's rows were refused, as the Rust host words it. */
+export function tooManyRows(maxRows) {
+  return sqlError(
+    "refused",
+    `the query returns more than ${maxRows} rows: page it with LIMIT, or read it through sql.open-cursor (contract 0.2.0)`,
+  );
+}
+
+/** Largest offset a `u32` end can hold. */
+const MAX_OFFSET = 0xffff_ffff;
+
+function offset(end, what) {
+  if (end > MAX_OFFSET) {
+    throw sqlError(
+      "refused",
+      `the result's ${what} cells pass 4 GiB, more than one answer can address: page it with LIMIT or a cursor`,
+    );
+  }
+  return end;
+}
+
+/**
+ * Encodes rows `from..to` of a result (cut to the rows that exist) in the contract's columnar
+ * `rows` form. A row is an array of sql.js values: `null`, a BigInt (INTEGER), a number
+ * (REAL), a string (TEXT) or a Uint8Array (BLOB). An empty page still names its columns.
+ */
+export function encodeRows(columns, rows, from = 0, to = rows.length) {
+  const end = Math.min(to, rows.length);
+  const start = Math.min(from, end);
+  const kinds = [];
+  const integers = [];
+  const reals = [];
+  const texts = [];
+  const textEnds = [];
+  const blobs = [];
+  const blobEnds = [];
+  let textBytes = 0;
+  let blobBytes = 0;
+  for (let r = start; r < end; r += 1) {
+    for (const value of rows[r]) {
+      if (value === null || value === undefined) {
+        kinds.push("null");
+      } else if (typeof value === "bigint") {
+        kinds.push("integer");
+        integers.push(value);
+      } else if (typeof value === "number") {
+        kinds.push("real");
+        reals.push(value);
+      } else if (typeof value === "string") {
+        kinds.push("text");
+        texts.push(value);
+        // UTF-8 bytes, as jco encodes the string (a lone surrogate becomes U+FFFD: 3 bytes).
+        textBytes += Buffer.byteLength(value, "utf8");
+        textEnds.push(offset(textBytes, "text"));
+      } else if (value instanceof Uint8Array) {
+        kinds.push("blob");
+        blobs.push(value);
+        blobBytes += value.byteLength;
+        blobEnds.push(offset(blobBytes, "blob"));
+      } else {
+        throw sqlError("database", `a cell of unexpected type ${typeof value}`);
+      }
+    }
+  }
+  const blobBuffer = new Uint8Array(blobBytes);
+  let at = 0;
+  for (const blob of blobs) {
+    blobBuffer.set(blob, at);
+    at += blob.byteLength;
+  }
+  return {
+    columns: [...columns],
+    kinds,
+    integers: BigInt64Array.from(integers),
+    reals: Float64Array.from(reals),
+    text: texts.join(""),
+    textEnds: Uint32Array.from(textEnds),
+    blobs: blobBuffer,
+    blobEnds: Uint32Array.from(blobEnds),
+  };
+}
+
+/**
+ * An open cursor (`sql.open-cursor`): the rows its statement produced when it opened (an
+ * insensitive cursor), handed out a page at a time. jco checks that `open-cursor` answers an
+ * instance of the class the host passed as the `sql` interface's `Cursor`, calls `next` on
+ * it for `[method]cursor.next`, and `[Symbol.dispose]` when the guest drops it.
+ */
+export class Cursor {
+  /** `onDrop` runs once, when the guest drops the cursor; `isLive` says whether it may still be read. */
+  constructor({ columns, rows }, { onDrop = () => {}, isLive = () => true } = {}) {
+    this.columns = columns;
+    this.rows = rows;
+    this.handedOut = 0;
+    this.onDrop = onDrop;
+    this.isLive = isLive;
+  }
+
+  /** The next page: at most `maxRows` rows (cut to 10,000); no rows once exhausted. */
+  next(maxRows) {
+    if (maxRows === 0) throw sqlError("parameters", "cursor.next: max-rows must be at least 1");
+    if (!this.rows || !this.isLive()) throw sqlError("refused", "cursor.next: the cursor is closed");
+    const from = this.handedOut;
+    const to = from + Math.min(maxRows, MAX_PAGE_ROWS);
+    const page = encodeRows(this.columns, this.rows, from, to);
+    this.handedOut = Math.min(to, this.rows.length);
+    return page;
+  }
+
+  [Symbol.dispose]() {
+    if (this.rows === null) return;
+    this.rows = null;
+    this.onDrop();
+  }
 }
 
 function firstKeyword(statement) {
@@ -152,8 +276,11 @@ export class Database {
     }
   }
 
-  /** The contract's `query`: rows with their column names. */
-  query(statement, params) {
+  /**
+   * Runs a plugin statement that returns rows: its column names and at most `maxRows` rows
+   * (sql.js values), or the `refused` error naming the cap when there are more.
+   */
+  select(statement, params, maxRows) {
     this.check(statement);
     const { text, values } = typedStatement(statement, params);
     let stmt;
@@ -162,13 +289,30 @@ export class Database {
       stmt.bind(values);
       const columns = stmt.getColumnNames();
       const rows = [];
-      while (stmt.step()) rows.push(stmt.get(null, { useBigInt: true }).map(sqlValue));
+      while (stmt.step()) {
+        if (rows.length === maxRows) throw tooManyRows(maxRows);
+        rows.push(stmt.get(null, { useBigInt: true }));
+      }
       return { columns, rows };
     } catch (error) {
       throw error?.tag ? error : classify(error);
     } finally {
       stmt?.free();
     }
+  }
+
+  /** The contract's `query`: the columnar rows, at most 100,000 of them. */
+  query(statement, params) {
+    const { columns, rows } = this.select(statement, params, MAX_ROWS);
+    return encodeRows(columns, rows);
+  }
+
+  /**
+   * The contract's `open-cursor`: runs the statement now and keeps its rows behind a cursor.
+   * `options` are the cursor's `onDrop` and `isLive` (see `Cursor`).
+   */
+  openCursor(statement, params, options) {
+    return new Cursor(this.select(statement, params, MAX_CURSOR_ROWS), options);
   }
 
   /** The contract's `execute`: how many rows changed. */
