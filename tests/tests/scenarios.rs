@@ -3,33 +3,51 @@
 //! there.
 
 use serde_json::Value;
-use slo_host::artifacts::SLO_PLUGIN_COMPONENT;
+use slo_host::artifacts::{
+    FROZEN_SLO_PLUGIN_0_1_DIGEST, FROZEN_SLO_PLUGIN_0_1_PATH, SLO_PLUGIN_COMPONENT,
+};
 use slo_host::capabilities::sql::Database;
 use slo_host::scenario;
 use slo_tests::scenario_files;
 
 fn run(path: &std::path::Path) -> Value {
-    let parsed = scenario::parse_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    scenario::run(
-        &parsed,
-        Database::in_memory().unwrap(),
-        SLO_PLUGIN_COMPONENT,
-    )
-    .unwrap()
+    run_with(path, SLO_PLUGIN_COMPONENT)
 }
 
-#[test]
-fn every_scenario_file_holds() {
+fn run_with(path: &std::path::Path, component: &[u8]) -> Value {
+    let parsed = scenario::parse_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    scenario::run(&parsed, Database::in_memory().unwrap(), component).unwrap()
+}
+
+fn every_scenario_holds_for(component: &[u8]) {
     let files = scenario_files();
     assert!(files.len() >= 5, "scenario files missing");
     let mut failed = Vec::new();
     for path in &files {
-        let report = run(path);
+        let report = run_with(path, component);
         if report["ok"] != Value::Bool(true) {
             failed.push(format!("{}: {}", path.display(), report["failures"]));
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+#[test]
+fn every_scenario_file_holds() {
+    every_scenario_holds_for(SLO_PLUGIN_COMPONENT);
+}
+
+/// The SLO plugin as it was built against the frozen contract 0.1.0 (a committed binary)
+/// passes the same suite on this host: 0.1.0 plugins keep working unchanged.
+#[test]
+fn every_scenario_file_holds_for_the_frozen_contract_0_1_0_build() {
+    let frozen = std::fs::read(FROZEN_SLO_PLUGIN_0_1_PATH).expect("the frozen fixture is committed");
+    assert_eq!(
+        slo_host::runtime::digest_of(&frozen),
+        FROZEN_SLO_PLUGIN_0_1_DIGEST,
+        "the frozen 0.1.0 fixture changed: it must stay the binary it was"
+    );
+    every_scenario_holds_for(&frozen);
 }
 
 #[test]

@@ -229,7 +229,7 @@ fn the_component_imports_only_the_contract_and_wasi() {
         "gitops",
     ] {
         assert!(
-            exports.contains(&format!("checkstack:plugin/{export}@0.1.0")),
+            exports.contains(&format!("checkstack:plugin/{export}@0.2.0")),
             "{exports:?}"
         );
     }

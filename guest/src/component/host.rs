@@ -7,7 +7,7 @@ use crate::core::status::{Health, MaintenanceWindow};
 use crate::core::time::parse_rfc3339;
 use crate::core::PluginError;
 use crate::service::{Env, Recovery};
-use crate::storage::{Database, Rows, SqlValue};
+use crate::storage::{Buffers, CellKind, Database, Rows, SqlValue};
 use serde_json::{json, Value};
 
 /// The invocation's SQL transaction, through the host's `sql` import.
@@ -23,14 +23,29 @@ fn to_wit_value(v: &SqlValue) -> sql::SqlValue {
     }
 }
 
-fn from_wit_value(v: sql::SqlValue) -> SqlValue {
-    match v {
-        sql::SqlValue::Null => SqlValue::Null,
-        sql::SqlValue::Integer(n) => SqlValue::Integer(n),
-        sql::SqlValue::Real(n) => SqlValue::Real(n),
-        sql::SqlValue::Text(s) => SqlValue::Text(s),
-        sql::SqlValue::Blob(b) => SqlValue::Blob(b),
-    }
+/// Takes over a columnar result from the host (no per-row or per-cell allocation).
+fn from_wit_rows(rows: sql::Rows) -> Result<Rows, PluginError> {
+    let kinds = rows
+        .kinds
+        .into_iter()
+        .map(|kind| match kind {
+            sql::CellKind::Null => CellKind::Null,
+            sql::CellKind::Integer => CellKind::Integer,
+            sql::CellKind::Real => CellKind::Real,
+            sql::CellKind::Text => CellKind::Text,
+            sql::CellKind::Blob => CellKind::Blob,
+        })
+        .collect();
+    Rows::from_buffers(Buffers {
+        columns: rows.columns,
+        kinds,
+        integers: rows.integers,
+        reals: rows.reals,
+        text: rows.text,
+        text_ends: rows.text_ends,
+        blobs: rows.blobs,
+        blob_ends: rows.blob_ends,
+    })
 }
 
 fn sql_error(e: sql::SqlError) -> PluginError {
@@ -47,15 +62,24 @@ fn sql_error(e: sql::SqlError) -> PluginError {
 impl Database for HostDatabase {
     fn query(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, PluginError> {
         let params: Vec<_> = params.iter().map(to_wit_value).collect();
-        let rows = sql::query(statement, &params).map_err(sql_error)?;
-        Ok(Rows {
-            columns: rows.columns,
-            rows: rows
-                .rows
-                .into_iter()
-                .map(|r| r.into_iter().map(from_wit_value).collect())
-                .collect(),
-        })
+        from_wit_rows(sql::query(statement, &params).map_err(sql_error)?)
+    }
+
+    fn query_pages(
+        &self,
+        statement: &str,
+        params: &[SqlValue],
+        page_rows: u32,
+        page: &mut dyn FnMut(Rows) -> Result<bool, PluginError>,
+    ) -> Result<(), PluginError> {
+        let params: Vec<_> = params.iter().map(to_wit_value).collect();
+        let cursor = sql::open_cursor(statement, &params).map_err(sql_error)?;
+        loop {
+            let rows = from_wit_rows(cursor.next(page_rows.max(1)).map_err(sql_error)?)?;
+            if rows.is_empty() || !page(rows)? {
+                return Ok(());
+            }
+        }
     }
 
     fn savepoint(&self) -> Result<u32, PluginError> {

@@ -11,10 +11,10 @@ use bindings::checkstack::plugin::types::{
 };
 use bindings::exports::checkstack::plugin as exports;
 
-/// Generated from `wit/`; the same package the host is generated from.
+/// Generated from `wit/0.2.0`, the current contract; the same package the host is generated from.
 pub(crate) mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/0.2.0",
         world: "checkstack:plugin/plugin",
     });
 }

@@ -60,6 +60,28 @@ fn error(e: rusqlite::Error) -> PluginError {
 
 impl Database for TestDb {
     fn query(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, PluginError> {
+        let mut all = None;
+        self.query_pages(statement, params, u32::MAX, &mut |rows| {
+            all = Some(rows);
+            Ok(false)
+        })?;
+        match all {
+            Some(rows) => Ok(rows),
+            None => {
+                let stmt = self.conn.prepare(statement).map_err(error)?;
+                let columns = stmt.column_names().into_iter().map(str::to_owned).collect();
+                Ok(Rows::from_values(columns, Vec::new()))
+            }
+        }
+    }
+
+    fn query_pages(
+        &self,
+        statement: &str,
+        params: &[SqlValue],
+        page_rows: u32,
+        page: &mut dyn FnMut(Rows) -> Result<bool, PluginError>,
+    ) -> Result<(), PluginError> {
         let mut stmt = self.conn.prepare(statement).map_err(error)?;
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
         let width = columns.len();
@@ -67,6 +89,7 @@ impl Database for TestDb {
         let mut cursor = stmt
             .query(rusqlite::params_from_iter(params))
             .map_err(error)?;
+        let page_rows = page_rows.max(1) as usize;
         let mut rows = Vec::new();
         while let Some(row) = cursor.next().map_err(error)? {
             let mut values = Vec::with_capacity(width);
@@ -80,8 +103,16 @@ impl Database for TestDb {
                 });
             }
             rows.push(values);
+            if rows.len() == page_rows
+                && !page(Rows::from_values(columns.clone(), std::mem::take(&mut rows)))?
+            {
+                return Ok(());
+            }
         }
-        Ok(Rows { columns, rows })
+        if !rows.is_empty() {
+            page(Rows::from_values(columns, rows))?;
+        }
+        Ok(())
     }
 
     fn savepoint(&self) -> Result<u32, PluginError> {

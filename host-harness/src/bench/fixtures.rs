@@ -100,7 +100,7 @@ pub fn invoke_init(host: &PluginHost) -> anyhow::Result<Invoked<()>> {
             host.services(),
             "lifecycle.init",
             TransactionMode::NoDatabase,
-            |p, store| p.checkstack_plugin_lifecycle().call_init(store),
+            |p, store| p.call_init(store),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -157,8 +157,7 @@ pub fn read_rpc(
         &export,
         TransactionMode::ReadOnly,
         |p, store| {
-            p.checkstack_plugin_rpc()
-                .call_handle(store, procedure, &input, &caller)
+            p.call_handle(store, procedure, &input, &caller)
         },
     )
 }

@@ -42,7 +42,7 @@ pub fn rows(progress: &Progress) -> anyhow::Result<Vec<Row>> {
                     id: Some("bench".into()),
                     access_rules: vec!["slo.read".into()],
                 };
-                p.checkstack_plugin_rpc().call_handle(
+                p.call_handle(
                     store,
                     "listObjectives",
                     &"{}".to_owned(),

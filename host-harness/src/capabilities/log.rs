@@ -29,6 +29,10 @@ pub struct LogLine {
     pub version: String,
     /// The export that was running, e.g. `rpc.handle(createObjective)`.
     pub export: String,
+    /// The invocation, e.g. `slo#1234` (contract 0.2.0's `context.invocation-id`).
+    pub invocation: String,
+    /// The W3C trace id of the invocation's trace (`context.trace-id`).
+    pub trace_id: String,
     /// Severity.
     pub level: LogLevel,
     /// The text.
@@ -59,24 +63,25 @@ impl PluginLog {
             plugin,
             version,
             export,
+            trace_id,
             message,
             ..
         } = &line;
         match line.level {
             LogLevel::Trace => {
-                tracing::trace!(target: "plugin", %plugin, %version, %export, "{message}")
+                tracing::trace!(target: "plugin", %plugin, %version, %export, %trace_id, "{message}")
             }
             LogLevel::Debug => {
-                tracing::debug!(target: "plugin", %plugin, %version, %export, "{message}")
+                tracing::debug!(target: "plugin", %plugin, %version, %export, %trace_id, "{message}")
             }
             LogLevel::Info => {
-                tracing::info!(target: "plugin", %plugin, %version, %export, "{message}")
+                tracing::info!(target: "plugin", %plugin, %version, %export, %trace_id, "{message}")
             }
             LogLevel::Warn => {
-                tracing::warn!(target: "plugin", %plugin, %version, %export, "{message}")
+                tracing::warn!(target: "plugin", %plugin, %version, %export, %trace_id, "{message}")
             }
             LogLevel::Error => {
-                tracing::error!(target: "plugin", %plugin, %version, %export, "{message}")
+                tracing::error!(target: "plugin", %plugin, %version, %export, %trace_id, "{message}")
             }
         }
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());

@@ -82,9 +82,8 @@ impl PluginHost {
             == crate::bindings::exports::checkstack::plugin::manifest::ProcedureKind::Query;
         let procedure = procedure.to_owned();
         let input = input.to_owned();
-        let call = move |p: &crate::bindings::Plugin, store: &mut wasmtime::Store<_>| {
-            p.checkstack_plugin_rpc()
-                .call_handle(store, &procedure, &input, &wit_caller)
+        let call = move |p: &crate::runtime::PluginInstance, store: &mut wasmtime::Store<_>| {
+            p.call_handle(store, &procedure, &input, &wit_caller)
         };
         if read_only {
             self.invoke_read_only(&plugin, &export, call)
@@ -118,8 +117,7 @@ impl PluginHost {
             &plugin,
             &export,
             move |p, store| {
-                p.checkstack_plugin_handlers()
-                    .call_on_entity_change(store, &group, change)
+                p.call_on_entity_change(store, &group, change)
             },
             |_, tx| complete(tx),
         )
@@ -153,7 +151,7 @@ impl PluginHost {
             &plugin,
             &export,
             |p, store| {
-                p.checkstack_plugin_handlers().call_on_hook(
+                p.call_on_hook(
                     store,
                     worker_group,
                     hook_id,
@@ -182,7 +180,7 @@ impl PluginHost {
         self.invoke_then(
             &plugin,
             &export,
-            |p, store| p.checkstack_plugin_handlers().call_on_job(store, job),
+            |p, store| p.call_on_job(store, job),
             |_, tx| complete(tx),
         )
     }
@@ -196,8 +194,7 @@ impl PluginHost {
         let plugin = self.current("entity-provider.read")?;
         let export = format!("entity-provider.read({kind})");
         self.invoke_read_only(&plugin, &export, |p, store| {
-            p.checkstack_plugin_entity_provider()
-                .call_read(store, kind, ids)
+            p.call_read(store, kind, ids)
         })
     }
 
@@ -227,8 +224,7 @@ impl PluginHost {
             &plugin,
             &export,
             |p, store| {
-                p.checkstack_plugin_entity_provider()
-                    .call_apply(store, kind, id, op)
+                p.call_apply(store, kind, id, op)
             },
             before_commit,
         )
@@ -242,8 +238,7 @@ impl PluginHost {
         let plugin = self.current("entity-provider.derive")?;
         let export = format!("entity-provider.derive({})", change.kind);
         self.invoke_read_only(&plugin, &export, |p, store| {
-            p.checkstack_plugin_entity_provider()
-                .call_derive(store, change)
+            p.call_derive(store, change)
         })
     }
 }

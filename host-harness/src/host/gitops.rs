@@ -67,8 +67,7 @@ impl PluginHost {
             &plugin,
             &export,
             move |p, store| {
-                p.checkstack_plugin_gitops()
-                    .call_reconcile(store, &entity, existing.as_deref())
+                p.call_reconcile(store, &entity, existing.as_deref())
             },
             record,
         )

@@ -61,7 +61,7 @@ pub enum LoadError {
         cause: std::io::Error,
     },
     /// The bytes are not a valid component, or its imports/exports do not match the contract.
-    #[error("component does not fit contract checkstack:plugin@{CONTRACT_VERSION}: {0}")]
+    #[error("component does not fit contract checkstack:plugin@{CONTRACT_VERSION} (or the frozen 0.1.0): {0}")]
     Incompatible(String),
     /// `manifest.describe` failed.
     #[error("reading the manifest failed: {0}")]
@@ -126,7 +126,7 @@ impl PluginHost {
             .runtime
             .describe(&compiled, &self.services)
             .map_err(LoadError::Describe)?;
-        check_manifest(&manifest)?;
+        check_manifest(&manifest, compiled.contract_version())?;
         if let Some(expected) = expect_id.filter(|id| *id != manifest.id) {
             return Err(LoadError::DifferentPlugin {
                 expected: expected.into(),
@@ -180,7 +180,7 @@ impl PluginHost {
                     None => Ok(()),
                 }
             },
-            |plugin, store| plugin.checkstack_plugin_lifecycle().call_init(store),
+            |plugin, store| plugin.call_init(store),
             |_, _| Ok(()),
         );
         match (migrated, init) {
@@ -219,9 +219,13 @@ impl PluginHost {
     }
 }
 
-/// Refuses a manifest the host cannot register: empty ids, a different contract version,
+/// Refuses a manifest the host cannot register: empty ids, a contract version the host does
+/// not serve or that differs from the one the component's exports were bound to (`bound`),
 /// duplicate procedures.
-pub(super) fn check_manifest(manifest: &PluginManifest) -> Result<(), LoadError> {
+pub(super) fn check_manifest(
+    manifest: &PluginManifest,
+    bound: ContractVersion,
+) -> Result<(), LoadError> {
     if manifest.id.trim().is_empty() {
         return Err(LoadError::Manifest("the plugin id is empty".into()));
     }
@@ -231,10 +235,19 @@ pub(super) fn check_manifest(manifest: &PluginManifest) -> Result<(), LoadError>
             manifest.id
         )));
     }
-    if !contract_compatible(&manifest.contract_version) {
+    let declared = &manifest.contract_version;
+    if !ContractVersion::SERVED.iter().any(|v| v.accepts(declared)) {
+        let served: Vec<&str> = ContractVersion::SERVED.iter().map(|v| v.as_str()).collect();
         return Err(LoadError::Manifest(format!(
-            "plugin {} was built against contract {}, this host serves {CONTRACT_VERSION}",
-            manifest.id, manifest.contract_version
+            "plugin {} was built against contract {declared}, this host serves {}",
+            manifest.id,
+            served.join(" and ")
+        )));
+    }
+    if !bound.accepts(declared) {
+        return Err(LoadError::Manifest(format!(
+            "plugin {} declares contract {declared}, but its exports are those of contract {bound}",
+            manifest.id
         )));
     }
     for (i, p) in manifest.procedures.iter().enumerate() {
@@ -288,27 +301,17 @@ pub(super) fn check_subscriptions(manifest: &PluginManifest) -> Result<(), LoadE
     Ok(())
 }
 
-/// Semver compatibility for a 0.x contract: same major and minor.
-pub(super) fn contract_compatible(version: &str) -> bool {
-    let major_minor = |v: &str| {
-        let mut parts = v.split('.');
-        (
-            parts.next().map(str::to_owned),
-            parts.next().map(str::to_owned),
-        )
-    };
-    major_minor(version) == major_minor(CONTRACT_VERSION)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn contract_versions_match_on_major_and_minor() {
-        assert!(contract_compatible("0.1.0"));
-        assert!(contract_compatible("0.1.7"));
-        assert!(!contract_compatible("0.2.0"));
-        assert!(!contract_compatible("1.1.0"));
+        assert!(ContractVersion::V0_1.accepts("0.1.0"));
+        assert!(ContractVersion::V0_1.accepts("0.1.7"));
+        assert!(!ContractVersion::V0_1.accepts("0.2.0"));
+        assert!(ContractVersion::V0_2.accepts("0.2.0"));
+        assert!(!ContractVersion::V0_2.accepts("1.2.0"));
+        assert!(!ContractVersion::SERVED.iter().any(|v| v.accepts("0.3.0")));
     }
 }

@@ -31,6 +31,7 @@ use crate::capabilities::sql::{
     apply_migrations_in, Database, MigrationError, MigrationReport, MigrationSpec,
 };
 use crate::runtime::{
+    ContractVersion,
     ArtifactCache, CacheOutcome, CompiledPlugin, EngineOptions, ExportCall, Failure, HostServices,
     InvocationError, InvocationPlan, Invoked, Limits, PluginError, PluginIdentity, Runtime,
     TransactionMode,
@@ -58,8 +59,9 @@ pub use versions::{RollbackError, SwapReport, VersionEvent, VersionInfo};
 /// Consecutive trapping invocations after which a swapped-in version is rolled back.
 pub const DEFAULT_ROLLBACK_AFTER_TRAPS: u32 = 5;
 
-/// The contract version this host serves (the WIT package version).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The current contract version (the WIT package in `wit/0.2.0`). The host also serves every
+/// frozen version in [`ContractVersion::SERVED`](crate::runtime::ContractVersion::SERVED).
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// How to build a host.
 #[derive(Debug, Clone)]

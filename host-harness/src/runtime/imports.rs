@@ -1,13 +1,17 @@
 //! The contract's imports, served to the guest from the invocation's state and the host
 //! capabilities. Each function is a thin adapter: the capability modules hold the logic.
 
+use wasmtime::component::Resource;
+
 use crate::bindings::checkstack::plugin::{
-    cache, clock, entities, hooks, log, platform, queue, signals, sql, types,
+    cache, clock, context, entities, hooks, log, platform, queue, signals, sql, types,
 };
 use crate::capabilities::log::{LogLevel, LogLine};
 use crate::capabilities::outbox::{EntityOperation, OutboxEntry};
 use crate::capabilities::sql::{SqlError, SqlValue};
 
+use super::columnar;
+use super::cursor::OpenCursor;
 use super::state::InvocationState;
 
 /// Checks that `text` is one complete JSON value, naming `what` when it is not.
@@ -50,7 +54,7 @@ impl InvocationState {
     }
 }
 
-fn to_value(v: sql::SqlValue) -> SqlValue {
+pub(super) fn to_value(v: sql::SqlValue) -> SqlValue {
     match v {
         sql::SqlValue::Null => SqlValue::Null,
         sql::SqlValue::Integer(n) => SqlValue::Integer(n),
@@ -60,17 +64,7 @@ fn to_value(v: sql::SqlValue) -> SqlValue {
     }
 }
 
-fn from_value(v: SqlValue) -> sql::SqlValue {
-    match v {
-        SqlValue::Null => sql::SqlValue::Null,
-        SqlValue::Integer(n) => sql::SqlValue::Integer(n),
-        SqlValue::Real(n) => sql::SqlValue::Real(n),
-        SqlValue::Text(s) => sql::SqlValue::Text(s),
-        SqlValue::Blob(b) => sql::SqlValue::Blob(b),
-    }
-}
-
-fn to_wit_error(e: SqlError) -> sql::SqlError {
+pub(super) fn to_wit_error(e: SqlError) -> sql::SqlError {
     match e {
         SqlError::Syntax(m) => sql::SqlError::Syntax(m),
         SqlError::Constraint(m) => sql::SqlError::Constraint(m),
@@ -81,13 +75,37 @@ fn to_wit_error(e: SqlError) -> sql::SqlError {
 }
 
 impl InvocationState {
-    fn transaction(&mut self) -> Result<&mut crate::capabilities::sql::Transaction, sql::SqlError> {
+    /// The invocation's transaction, or the refusal for an export that runs without one.
+    pub(super) fn transaction(
+        &mut self,
+    ) -> Result<&mut crate::capabilities::sql::Transaction, sql::SqlError> {
         let export = self.tag.export.clone();
         self.transaction.as_mut().ok_or_else(|| {
             sql::SqlError::Refused(format!(
                 "{export} runs without a database: it must not use SQL"
             ))
         })
+    }
+}
+
+impl InvocationState {
+    /// Runs a guest query under the 100,000-row cap, timed into the invocation's SQL time;
+    /// the rows stay in the host's form (each contract version lowers them its own way).
+    pub(super) fn guest_rows(
+        &mut self,
+        statement: &str,
+        params: Vec<SqlValue>,
+    ) -> Result<crate::capabilities::sql::Rows, SqlError> {
+        let started = std::time::Instant::now();
+        let rows = match self.transaction.as_mut() {
+            Some(tx) => tx.query(statement, &params),
+            None => Err(SqlError::Refused(format!(
+                "{} runs without a database: it must not use SQL",
+                self.tag.export
+            ))),
+        };
+        self.sql_time += started.elapsed();
+        rows
     }
 }
 
@@ -98,18 +116,17 @@ impl sql::Host for InvocationState {
         params: Vec<sql::SqlValue>,
     ) -> Result<sql::Rows, sql::SqlError> {
         let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
-        let started = std::time::Instant::now();
-        let rows = self.transaction()?.query(&statement, &params);
-        self.sql_time += started.elapsed();
-        let rows = rows.map_err(to_wit_error)?;
-        Ok(sql::Rows {
-            columns: rows.columns,
-            rows: rows
-                .rows
-                .into_iter()
-                .map(|r| r.into_iter().map(from_value).collect())
-                .collect(),
-        })
+        let rows = self.guest_rows(&statement, params).map_err(to_wit_error)?;
+        columnar::encode(&rows, 0, rows.rows.len()).map_err(to_wit_error)
+    }
+
+    fn open_cursor(
+        &mut self,
+        statement: String,
+        params: Vec<sql::SqlValue>,
+    ) -> Result<Resource<OpenCursor>, sql::SqlError> {
+        let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
+        InvocationState::open_cursor(self, statement, params)
     }
 
     fn execute(
@@ -288,6 +305,8 @@ impl InvocationState {
             plugin: self.tag.plugin.clone(),
             version: self.tag.version.clone(),
             export: self.tag.export.clone(),
+            invocation: self.invocation_id(),
+            trace_id: self.trace_id.clone(),
             level,
             message,
             at_ms: self.services.clock.now_ms(),
@@ -311,5 +330,32 @@ impl log::Host for InvocationState {
 impl clock::Host for InvocationState {
     fn now_ms(&mut self) -> i64 {
         self.services.clock.now_ms()
+    }
+}
+
+impl context::Host for InvocationState {
+    fn current(&mut self) -> context::CallContext {
+        context::CallContext {
+            invocation_id: self.invocation_id(),
+            export: self.tag.export.clone(),
+            caller: self.caller.clone().unwrap_or_else(system_caller),
+            trace_id: self.trace_id.clone(),
+        }
+    }
+
+    fn deadline_remaining_ms(&mut self) -> u64 {
+        self.deadline.map_or(u64::MAX, |deadline| {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            u64::try_from(left.as_millis()).unwrap_or(u64::MAX)
+        })
+    }
+}
+
+/// The `system` principal: who runs deliveries, jobs, entity work and start-up.
+fn system_caller() -> types::Caller {
+    types::Caller {
+        kind: types::CallerKind::System,
+        id: None,
+        access_rules: Vec::new(),
     }
 }

@@ -9,9 +9,13 @@
 //! they asked to publish.
 
 mod artifacts;
+mod columnar;
+pub mod contract;
+pub mod cursor;
 mod engine;
 mod error;
 mod imports;
+mod imports_v0_1;
 mod limits;
 mod sandbox;
 mod sleep;
@@ -29,7 +33,10 @@ pub use error::{Failure, InvocationError, PluginError};
 pub use limits::{Limits, MemoryCapExceeded, MemoryLimiter};
 pub use state::{HostServices, InvocationState, InvocationTag};
 
-use crate::bindings::{types as wit, Plugin, PluginManifest, PluginPre};
+pub use contract::{ContractVersion, PluginInstance};
+
+use crate::bindings::{types as wit, Plugin, PluginManifest};
+use contract::PluginPre;
 use crate::capabilities::log::LogLevel;
 use crate::capabilities::outbox::{self, Outbox, OutboxEntry};
 use crate::capabilities::sql::Transaction;
@@ -49,7 +56,7 @@ pub fn digest_of(bytes: &[u8]) -> String {
 #[derive(Clone)]
 pub struct CompiledPlugin {
     component: Component,
-    pre: PluginPre<InvocationState>,
+    pre: PluginPre,
     digest: String,
 }
 
@@ -62,6 +69,11 @@ impl CompiledPlugin {
     /// The wasmtime component.
     pub fn component(&self) -> &Component {
         &self.component
+    }
+
+    /// The contract version the component was built against (the one whose exports it has).
+    pub fn contract_version(&self) -> ContractVersion {
+        self.pre.version()
     }
 }
 
@@ -89,13 +101,16 @@ pub enum TransactionMode {
 /// The call an invocation makes into its fresh instance: the plugin's bindings and the store
 /// in, the export's typed answer out. Every `invoke…` of the runtime and the host takes one.
 pub trait ExportCall<R>:
-    FnOnce(&Plugin, &mut Store<InvocationState>) -> wasmtime::Result<Result<R, wit::PluginError>>
+    FnOnce(
+    &PluginInstance,
+    &mut Store<InvocationState>,
+) -> wasmtime::Result<Result<R, wit::PluginError>>
 {
 }
 
 impl<R, F> ExportCall<R> for F where
     F: FnOnce(
-        &Plugin,
+        &PluginInstance,
         &mut Store<InvocationState>,
     ) -> wasmtime::Result<Result<R, wit::PluginError>>
 {
@@ -161,7 +176,12 @@ impl Runtime {
         let mut linker = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         sleep::cap_wasi_sleeps(&mut linker)?;
+        // Every served contract version, side by side: their instances have distinct names
+        // (`checkstack:plugin/sql@0.1.0`, `…@0.2.0`), so each component finds its own.
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        crate::bindings::v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| {
+            state
+        })?;
         Ok(Runtime {
             engine,
             linker,
@@ -210,7 +230,7 @@ impl Runtime {
             },
         };
         let instance_pre = self.linker.instantiate_pre(&component)?;
-        let pre = PluginPre::new(instance_pre)?;
+        let pre = contract::bind(instance_pre)?;
         Ok((
             CompiledPlugin {
                 component,
@@ -238,9 +258,7 @@ impl Runtime {
             "manifest.describe",
             TransactionMode::NoDatabase,
             |plugin, store| {
-                Ok(Ok(plugin
-                    .checkstack_plugin_manifest()
-                    .call_describe(store)?))
+                Ok(Ok(plugin.call_describe(store)?))
             },
         )?;
         if !invoked.outbox.is_empty() {
@@ -393,6 +411,9 @@ impl Runtime {
             outbox_limit: limits.outbox_bytes,
             log_lines: 0,
             sql_time: Duration::ZERO,
+            caller: None,
+            trace_id: state::trace_id(services.seed, sequence),
+            open_cursors: 0,
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|state| &mut state.limiter);

@@ -97,6 +97,43 @@ pub struct InvocationState {
     pub(crate) log_lines: usize,
     /// Time spent in the host's SQL calls so far.
     pub(crate) sql_time: std::time::Duration,
+    /// Who caused the invocation (the RPC caller); `None` means the `system` principal.
+    pub(crate) caller: Option<crate::bindings::types::Caller>,
+    /// The W3C trace id the invocation's log lines carry (see [`trace_id`]).
+    pub(crate) trace_id: String,
+    /// Cursors the guest holds open (`sql.open-cursor`).
+    pub(crate) open_cursors: usize,
+}
+
+impl InvocationState {
+    /// The invocation's id: the plugin and the host's sequence number, e.g. `slo#1234`.
+    pub fn invocation_id(&self) -> String {
+        format!("{}#{}", self.tag.plugin, self.tag.sequence)
+    }
+
+    /// Sets who caused the invocation, before its export is called (RPC passes its caller).
+    pub fn set_caller(&mut self, caller: crate::bindings::types::Caller) {
+        self.caller = Some(caller);
+    }
+}
+
+/// A W3C trace id (32 lower-case hex digits, never all zero) for invocation `sequence`.
+///
+/// Seeded hosts (scenarios, tests) derive it from the seed, so that reports stay byte-identical
+/// from run to run; otherwise it is random.
+pub fn trace_id(seed: Option<u64>, sequence: u64) -> String {
+    use rand::{Rng, SeedableRng};
+    let base = seed.unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        nanos ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+        base ^ sequence.wrapping_mul(0xd6e8_feb8_6659_fd93),
+    );
+    let id = (u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())).max(1);
+    format!("{id:032x}")
 }
 
 impl WasiView for InvocationState {

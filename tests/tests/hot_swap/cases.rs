@@ -220,7 +220,7 @@ fn a_version_built_for_another_contract_is_refused_naming_both() {
     let error = refused(FIXTURE_FUTURE_CONTRACT_PATH);
     assert_eq!(
         error.to_string(),
-        "invalid manifest: plugin misbehaving was built against contract 0.2.0, this host serves 0.1.0"
+        "invalid manifest: plugin misbehaving was built against contract 0.9.0, this host serves 0.1.0 and 0.2.0"
     );
 }
 
@@ -290,6 +290,18 @@ fn summary(samples: &mut [f64]) -> String {
 /// transition's downtime must exist exactly once, and both versions must have served.
 #[test]
 fn swapping_back_and_forth_under_load_loses_nothing() {
+    swap_back_and_forth_under_load(SLO_PLUGIN_PATH, SLO_PLUGIN_NEXT_PATH, "load");
+}
+
+/// The same load across contract versions: the frozen 0.1.0 build of the SLO plugin and the
+/// current one (contract 0.2.0), swapped both ways 24 times. Each swap changes the binding the
+/// host calls through; no call may fail and no outage may be lost or doubled.
+#[test]
+fn swapping_across_contract_versions_under_load_loses_nothing() {
+    swap_back_and_forth_under_load(FROZEN_SLO_PLUGIN_0_1_PATH, SLO_PLUGIN_PATH, "contracts");
+}
+
+fn swap_back_and_forth_under_load(base: &str, next: &str, name: &str) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
@@ -298,15 +310,15 @@ fn swapping_back_and_forth_under_load_loses_nothing() {
 
     const SWAPS: usize = 24;
     const OUTAGES: usize = 8;
-    let dir = cache_dir("load");
+    let dir = cache_dir(name);
     std::fs::create_dir_all(&dir).unwrap();
     let config = HostConfig {
         artifact_cache: Some(dir.join("artifacts")),
         rollback_after_traps: None,
         ..test_config()
     };
-    let base = std::fs::read(SLO_PLUGIN_PATH).unwrap();
-    let next = std::fs::read(SLO_PLUGIN_NEXT_PATH).unwrap();
+    let base = std::fs::read(base).unwrap();
+    let next = std::fs::read(next).unwrap();
     let mut sim =
         Simulation::start(config, match BACKEND {
             Backend::Sqlite => Database::file(&dir.join("host.db")).unwrap(),
@@ -428,7 +440,7 @@ fn swapping_back_and_forth_under_load_loses_nothing() {
         "every swap recorded, none automatic"
     );
     println!(
-        "swap load test: {SWAPS} swaps, {OUTAGES} outages, {} invocations ({:?})",
+        "swap load test ({name}): {SWAPS} swaps, {OUTAGES} outages, {} invocations ({:?})",
         counts.total, counts.by_version
     );
     println!("  swap latency, compiled: {}", summary(&mut swap_cold));

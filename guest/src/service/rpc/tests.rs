@@ -262,8 +262,7 @@ fn f11_reads_never_write() {
             &[],
         )
         .unwrap()
-        .rows[0][0]
-            .clone()
+        .value(0, 0)
     };
     let before = count();
     for (procedure, input) in [

@@ -65,5 +65,8 @@ impl SqlError {
 
 /// Why a query's rows were refused (see [`SqlError::too_many_rows`]).
 pub fn too_many_rows_reason(max_rows: usize) -> String {
-    format!("the query returns more than {max_rows} rows: page it with LIMIT")
+    format!(
+        "the query returns more than {max_rows} rows: page it with LIMIT, or read it through \
+         sql.open-cursor (contract 0.2.0)"
+    )
 }

@@ -23,7 +23,7 @@ pub use migrations::{
     PLUGIN_MIGRATIONS_TABLE,
 };
 pub use pool::{Database, DatabaseLocation, PooledConnection};
-pub use transaction::Transaction;
+pub use transaction::{Transaction, MAX_CURSOR_ROWS, MAX_ROWS};
 pub use value::{FromSqlValue, Row, Rows, SqlValue};
 
 /// Prefix of the tables the host owns; plugins can neither read nor write them.

@@ -114,9 +114,29 @@ impl Transaction {
     }
 
     fn query_inner(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, SqlError> {
+        self.query_up_to(statement, params, MAX_ROWS)
+    }
+
+    /// Runs a guest statement whose rows a cursor hands out a page at a time (at most
+    /// [`MAX_CURSOR_ROWS`] rows, held by the host, not the guest).
+    pub fn query_for_cursor(
+        &mut self,
+        statement: &str,
+        params: &[SqlValue],
+    ) -> Result<Rows, SqlError> {
+        let result = self.query_up_to(statement, params, MAX_CURSOR_ROWS);
+        self.check_alive(result)
+    }
+
+    fn query_up_to(
+        &self,
+        statement: &str,
+        params: &[SqlValue],
+        max_rows: usize,
+    ) -> Result<Rows, SqlError> {
         refuse_host_names(statement)?;
         self.conn()?
-            .guest_query(statement, params, self.deadline, MAX_ROWS)
+            .guest_query(statement, params, self.deadline, max_rows)
     }
 
     /// Runs a guest statement that returns no rows; answers the number of rows it changed.
@@ -206,6 +226,11 @@ impl Drop for Transaction {
 
 /// The most rows one query may return; a larger result is an error naming the limit.
 pub const MAX_ROWS: usize = 100_000;
+
+/// Most rows one cursor may hold (`sql.open-cursor`, contract 0.2.0). The rows live in the
+/// host while the guest pages through them, so the bound is the host's memory, far above
+/// [`MAX_ROWS`]; in practice the invocation's deadline ends a larger read first.
+pub const MAX_CURSOR_ROWS: usize = 10_000_000;
 
 /// Refuses any statement that names a host table, even where the authorizer cannot see the
 /// name (the new name of `ALTER TABLE … RENAME TO`).
