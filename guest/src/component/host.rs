@@ -74,9 +74,12 @@ impl Database for HostDatabase {
     ) -> Result<(), PluginError> {
         let params: Vec<_> = params.iter().map(to_wit_value).collect();
         let cursor = sql::open_cursor(statement, &params).map_err(sql_error)?;
+        let page_rows = page_rows.max(1);
         loop {
-            let rows = from_wit_rows(cursor.next(page_rows.max(1)).map_err(sql_error)?)?;
-            if rows.is_empty() || !page(rows)? {
+            let rows = from_wit_rows(cursor.next(page_rows).map_err(sql_error)?)?;
+            // A short page is the last one: no call just to learn that the rows ran out.
+            let last = rows.len() < page_rows as usize;
+            if rows.is_empty() || !page(rows)? || last {
                 return Ok(());
             }
         }

@@ -284,6 +284,29 @@ pub trait Database {
     fn rollback_to(&self, id: u32) -> Result<(), PluginError>;
 }
 
+/// Rows per page when a whole table is read through the cursor ([`read_all`]).
+pub const PAGE_ROWS: u32 = 5_000;
+
+/// Every row `statement` produces, decoded by `decode`, read a page at a time through the
+/// host's cursor: unlike [`Database::query`], no row cap applies (the daily job pages past
+/// 100,000 objectives this way).
+pub fn read_all<T>(
+    db: &dyn Database,
+    statement: &str,
+    params: &[SqlValue],
+    decode: impl Fn(&Row<'_>) -> Result<T, PluginError>,
+) -> Result<Vec<T>, PluginError> {
+    let mut all = Vec::new();
+    db.query_pages(statement, params, PAGE_ROWS, &mut |rows| {
+        all.reserve(rows.len());
+        for row in rows.iter() {
+            all.push(decode(&row)?);
+        }
+        Ok(true)
+    })?;
+    Ok(all)
+}
+
 /// Runs `work` under a savepoint: kept if it succeeds, undone (and its error returned) if not.
 pub fn isolated<T>(
     db: &dyn Database,

@@ -101,13 +101,15 @@ pub fn get(db: &dyn Database, id: &str) -> Result<Option<Objective>, PluginError
     first
 }
 
-/// Every objective, oldest first (then by id), so that listings are deterministic.
+/// Every objective, oldest first (then by id), so that listings are deterministic. Read
+/// through the cursor, so that any number of objectives is listed.
 pub fn list(db: &dyn Database) -> Result<Vec<Objective>, PluginError> {
-    let rows = db.query(
+    super::read_all(
+        db,
         &format!("SELECT {COLUMNS} FROM slo_objectives ORDER BY created_at, id"),
         &[],
-    )?;
-    rows.iter().map(|row| from_row(&row)).collect()
+        from_row,
+    )
 }
 
 /// The objectives of `system_id`, oldest first.

@@ -31,11 +31,12 @@ pub fn get(db: &dyn Database, objective_id: &str) -> Result<Option<Streak>, Plug
 
 /// Every streak, ordered by objective id.
 pub fn all(db: &dyn Database) -> Result<Vec<Streak>, PluginError> {
-    let rows = db.query(
+    super::read_all(
+        db,
         &format!("SELECT {COLUMNS} FROM slo_streaks ORDER BY objective_id"),
         &[],
-    )?;
-    rows.iter().map(|row| from_row(&row)).collect()
+        from_row,
+    )
 }
 
 /// Applies the day's decision for `objective_id` unless a decision was already recorded for

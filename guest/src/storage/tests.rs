@@ -340,3 +340,60 @@ fn f24_achievements_unlock_once() {
     assert_eq!(achievements::recent(&db, 1).unwrap()[0].id, "x3");
     assert_eq!(achievements::delete_for_system(&db, "sys").unwrap(), 2);
 }
+
+#[test]
+fn columnar_rows_read_every_kind_and_refuse_buffers_that_do_not_add_up() {
+    let rows = Rows::from_values(
+        vec!["t".into(), "n".into(), "x".into()],
+        vec![
+            vec!["é".into(), SqlValue::Integer(3), SqlValue::Real(0.25)],
+            vec![SqlValue::Null, SqlValue::Null, SqlValue::Integer(2)],
+        ],
+    );
+    assert_eq!(rows.len(), 2);
+    let read: Vec<_> = rows
+        .iter()
+        .map(|r| (r.opt_text(0).unwrap(), r.opt_integer(1).unwrap(), r.real(2).unwrap()))
+        .collect();
+    assert_eq!(
+        read,
+        vec![(Some("é".into()), Some(3), 0.25), (None, None, 2.0)]
+    );
+    assert!(rows.iter().next().unwrap().integer(0).is_err(), "text is not an integer");
+    assert_eq!(rows.value(1, 2), Some(SqlValue::Integer(2)));
+    assert_eq!(rows.value(2, 0), None);
+
+    let off_boundary = Buffers {
+        columns: vec!["t".into()],
+        kinds: vec![CellKind::Text],
+        text: "é".into(),
+        text_ends: vec![1],
+        ..Buffers::default()
+    };
+    assert!(Rows::from_buffers(off_boundary).is_err());
+    let short = Buffers {
+        columns: vec!["n".into()],
+        kinds: vec![CellKind::Integer, CellKind::Integer],
+        integers: vec![1],
+        ..Buffers::default()
+    };
+    assert!(Rows::from_buffers(short).is_err());
+}
+
+#[test]
+fn a_paged_read_sees_every_row_once_in_order() {
+    let db = TestDb::new();
+    for i in 0..7 {
+        create(&db, &format!("o{i}"), "api");
+    }
+    let mut pages = Vec::new();
+    db.query_pages("SELECT id FROM slo_objectives ORDER BY id", &[], 3, &mut |rows| {
+        pages.push(rows.iter().map(|r| r.text(0).unwrap()).collect::<Vec<_>>());
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
+    let all = read_all(&db, "SELECT id FROM slo_objectives ORDER BY id", &[], |r| r.text(0)).unwrap();
+    assert_eq!(all, pages.concat());
+    assert_eq!(objectives::list(&db).unwrap().len(), 7);
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::fixtures;
 use super::{Progress, Row};
-use crate::artifacts::{FIXTURE_EMPTY_PATH, SLO_PLUGIN_PATH};
+use crate::artifacts::{FIXTURE_EMPTY_PATH, FROZEN_SLO_PLUGIN_0_1_PATH, SLO_PLUGIN_PATH};
 use crate::capabilities::clock::Clock;
 use crate::capabilities::sql::Database;
 use crate::host::{HostConfig, PluginHost};
@@ -58,21 +58,33 @@ fn init_fuel(host: &PluginHost) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("fuel was not metered"))
 }
 
-/// The counts: `init` of the SLO and of the empty component, and computeStatus over
-/// [`EVENTS`] downtime events.
-pub fn counts() -> anyhow::Result<BTreeMap<String, u64>> {
-    let slo = metered_host(SLO_PLUGIN_PATH)?;
-    let empty = metered_host(FIXTURE_EMPTY_PATH)?;
-    let objective = fixtures::objective_with_downtime(&slo, "api", EVENTS)?;
-    let status = fixtures::compute_status(&slo, &objective).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let status_fuel = status
+/// computeStatus over [`EVENTS`] downtime events in the component at `path`.
+fn status_fuel(path: &str) -> anyhow::Result<(PluginHost, u64)> {
+    let host = metered_host(path)?;
+    let objective = fixtures::objective_with_downtime(&host, "api", EVENTS)?;
+    let status = fixtures::compute_status(&host, &objective).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let fuel = status
         .stats
         .fuel_used
         .ok_or_else(|| anyhow::anyhow!("fuel was not metered"))?;
+    Ok((host, fuel))
+}
+
+/// The counts: `init` of the SLO and of the empty component, and computeStatus over
+/// [`EVENTS`] downtime events, in the current SLO build and in its frozen contract 0.1.0 build
+/// (the same code reading rows a list per row: what the columnar results of 0.2.0 save).
+pub fn counts() -> anyhow::Result<BTreeMap<String, u64>> {
+    let (slo, status) = status_fuel(SLO_PLUGIN_PATH)?;
+    let (_, frozen_status) = status_fuel(FROZEN_SLO_PLUGIN_0_1_PATH)?;
+    let empty = metered_host(FIXTURE_EMPTY_PATH)?;
     Ok(BTreeMap::from([
         ("init.slo".to_owned(), init_fuel(&slo)?),
         ("init.empty".to_owned(), init_fuel(&empty)?),
-        (format!("computeStatus.{EVENTS}events"), status_fuel),
+        (format!("computeStatus.{EVENTS}events"), status),
+        (
+            format!("computeStatus.{EVENTS}events.contract-0.1.0"),
+            frozen_status,
+        ),
     ]))
 }
 
