@@ -56,7 +56,7 @@ fn values_map_exactly_and_numeric_is_refused_naming_the_column() {
         )
         .unwrap();
     assert_eq!(
-        rows.rows[0],
+        rows.to_values()[0],
         [
             SqlValue::Integer(70_000),
             SqlValue::Integer(-3),
@@ -78,7 +78,7 @@ fn values_map_exactly_and_numeric_is_refused_naming_the_column() {
     let cast = tx
         .query("SELECT CAST(amount AS DOUBLE PRECISION) FROM t", &[])
         .unwrap();
-    assert_eq!(cast.rows[0][0], SqlValue::Real(12.5));
+    assert_eq!(cast.to_values()[0][0], SqlValue::Real(12.5));
     tx.commit().unwrap();
 }
 
@@ -159,7 +159,7 @@ fn savepoints_are_real_and_a_constraint_error_does_not_abort_the_transaction() {
     let mut read = Transaction::begin_read_only(db.checkout().unwrap(), None).unwrap();
     let ids = read.query("SELECT id FROM t ORDER BY id", &[]).unwrap();
     assert_eq!(
-        ids.rows,
+        ids.to_values(),
         [[SqlValue::Integer(1)], [SqlValue::Integer(4)]],
         "the rolled-back row is gone, the rows around the conflict stayed"
     );
@@ -183,7 +183,7 @@ fn a_statement_running_at_the_deadline_is_cancelled_and_nothing_stays() {
     assert!(error.is_interrupted(), "{error:?}");
     drop(tx); // the invocation fails: nothing is committed
     let mut read = Transaction::begin_read_only(db.checkout().unwrap(), None).unwrap();
-    assert!(read.query("SELECT id FROM t", &[]).unwrap().rows.is_empty());
+    assert!(read.query("SELECT id FROM t", &[]).unwrap().is_empty());
 }
 
 /// PostgreSQL aborts a transaction at a failed statement and then answers `COMMIT` with a
@@ -205,5 +205,5 @@ fn a_failed_host_statement_fails_the_commit_instead_of_a_quiet_rollback() {
     let error = tx.commit().unwrap_err();
     assert!(error.to_string().contains("aborted"), "{error}");
     let mut read = Transaction::begin_read_only(db.checkout().unwrap(), None).unwrap();
-    assert!(read.query("SELECT id FROM t", &[]).unwrap().rows.is_empty());
+    assert!(read.query("SELECT id FROM t", &[]).unwrap().is_empty());
 }

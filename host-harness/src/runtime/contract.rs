@@ -46,7 +46,10 @@ impl ContractVersion {
     pub fn accepts(self, declared: &str) -> bool {
         let major_minor = |v: &str| {
             let mut parts = v.trim().split('.');
-            (parts.next().map(str::to_owned), parts.next().map(str::to_owned))
+            (
+                parts.next().map(str::to_owned),
+                parts.next().map(str::to_owned),
+            )
         };
         major_minor(declared) == major_minor(self.as_str())
     }
@@ -74,9 +77,8 @@ pub fn bind(instance_pre: InstancePre<InvocationState>) -> wasmtime::Result<Plug
         Ok(pre) => Ok(PluginPre::V0_2(pre)),
         Err(current_error) => match v0_1::PluginPre::new(instance_pre) {
             Ok(pre) => Ok(PluginPre::V0_1(pre)),
-            Err(_) => Err(current_error.context(
-                "the component fits neither contract 0.2.0 nor the frozen 0.1.0",
-            )),
+            Err(_) => Err(current_error
+                .context("the component fits neither contract 0.2.0 nor the frozen 0.1.0")),
         },
     }
 }
@@ -167,10 +169,9 @@ impl PluginInstance {
                 input,
                 &cross(caller)?,
             )),
-            PluginInstance::V0_2(p) => {
-                p.checkstack_plugin_rpc()
-                    .call_handle(store, procedure, input, caller)
-            }
+            PluginInstance::V0_2(p) => p
+                .checkstack_plugin_rpc()
+                .call_handle(store, procedure, input, caller),
         }
     }
 
@@ -182,13 +183,17 @@ impl PluginInstance {
         change: &wit::EntityChange,
     ) -> Answer<()> {
         match self {
-            PluginInstance::V0_1(p) => answer(
+            PluginInstance::V0_1(p) => {
+                answer(p.checkstack_plugin_handlers().call_on_entity_change(
+                    store,
+                    worker_group,
+                    &cross(change)?,
+                ))
+            }
+            PluginInstance::V0_2(p) => {
                 p.checkstack_plugin_handlers()
-                    .call_on_entity_change(store, worker_group, &cross(change)?),
-            ),
-            PluginInstance::V0_2(p) => p
-                .checkstack_plugin_handlers()
-                .call_on_entity_change(store, worker_group, change),
+                    .call_on_entity_change(store, worker_group, change)
+            }
         }
     }
 
@@ -209,18 +214,23 @@ impl PluginInstance {
                 payload,
                 &cross(meta)?,
             )),
-            PluginInstance::V0_2(p) => p
-                .checkstack_plugin_handlers()
-                .call_on_hook(store, worker_group, hook_id, payload, meta),
+            PluginInstance::V0_2(p) => p.checkstack_plugin_handlers().call_on_hook(
+                store,
+                worker_group,
+                hook_id,
+                payload,
+                meta,
+            ),
         }
     }
 
     /// `handlers.on-job`.
     pub fn call_on_job(&self, store: &mut Store<Instance>, job: &wit::Job) -> Answer<()> {
         match self {
-            PluginInstance::V0_1(p) => {
-                answer(p.checkstack_plugin_handlers().call_on_job(store, &cross(job)?))
-            }
+            PluginInstance::V0_1(p) => answer(
+                p.checkstack_plugin_handlers()
+                    .call_on_job(store, &cross(job)?),
+            ),
             PluginInstance::V0_2(p) => p.checkstack_plugin_handlers().call_on_job(store, job),
         }
     }
@@ -233,12 +243,13 @@ impl PluginInstance {
         ids: &[String],
     ) -> Answer<Vec<wit::EntityState>> {
         match self {
-            PluginInstance::V0_1(p) => {
-                answer(p.checkstack_plugin_entity_provider().call_read(store, kind, ids))
-            }
-            PluginInstance::V0_2(p) => {
-                p.checkstack_plugin_entity_provider().call_read(store, kind, ids)
-            }
+            PluginInstance::V0_1(p) => answer(
+                p.checkstack_plugin_entity_provider()
+                    .call_read(store, kind, ids),
+            ),
+            PluginInstance::V0_2(p) => p
+                .checkstack_plugin_entity_provider()
+                .call_read(store, kind, ids),
         }
     }
 
@@ -251,10 +262,12 @@ impl PluginInstance {
         op: &wit::EntityOp,
     ) -> Answer<Option<String>> {
         match self {
-            PluginInstance::V0_1(p) => answer(
-                p.checkstack_plugin_entity_provider()
-                    .call_apply(store, kind, id, &cross(op)?),
-            ),
+            PluginInstance::V0_1(p) => answer(p.checkstack_plugin_entity_provider().call_apply(
+                store,
+                kind,
+                id,
+                &cross(op)?,
+            )),
             PluginInstance::V0_2(p) => p
                 .checkstack_plugin_entity_provider()
                 .call_apply(store, kind, id, op),
@@ -307,13 +320,13 @@ impl PluginInstance {
         entity_id: Option<&str>,
     ) -> Answer<()> {
         match self {
-            PluginInstance::V0_1(p) => {
-                answer(p.checkstack_plugin_gitops().call_delete(store, kind, name, entity_id))
-            }
-            PluginInstance::V0_2(p) => {
+            PluginInstance::V0_1(p) => answer(
                 p.checkstack_plugin_gitops()
-                    .call_delete(store, kind, name, entity_id)
-            }
+                    .call_delete(store, kind, name, entity_id),
+            ),
+            PluginInstance::V0_2(p) => p
+                .checkstack_plugin_gitops()
+                .call_delete(store, kind, name, entity_id),
         }
     }
 }

@@ -12,7 +12,7 @@ use super::columnar;
 use super::imports::to_wit_error;
 use super::state::InvocationState;
 use crate::bindings::checkstack::plugin::sql;
-use crate::capabilities::sql::{Rows, SqlValue};
+use crate::capabilities::sql::{PagePosition, Rows, SqlValue};
 
 /// Largest page one `next` hands out; larger asks are cut to it.
 pub const MAX_PAGE_ROWS: u32 = 10_000;
@@ -20,11 +20,11 @@ pub const MAX_PAGE_ROWS: u32 = 10_000;
 /// Most cursors one invocation may hold open at once (each holds its rows in the host).
 pub const MAX_OPEN_CURSORS: usize = 16;
 
-/// An open cursor: the statement's rows and how many were handed out.
+/// An open cursor: the statement's rows and where the next page starts.
 #[derive(Debug)]
 pub struct OpenCursor {
     rows: Rows,
-    handed_out: usize,
+    position: PagePosition,
 }
 
 impl InvocationState {
@@ -47,7 +47,7 @@ impl InvocationState {
             .table
             .push(OpenCursor {
                 rows,
-                handed_out: 0,
+                position: PagePosition::default(),
             })
             .map_err(|e| sql::SqlError::Database(format!("cannot keep the cursor: {e}")))?;
         self.open_cursors += 1;
@@ -70,11 +70,10 @@ impl sql::HostCursor for InvocationState {
             .table
             .get_mut(&cursor)
             .map_err(|e| sql::SqlError::Refused(format!("cursor.next: {e}")))?;
-        let from = open.handed_out;
-        let to = from.saturating_add(max_rows.min(MAX_PAGE_ROWS) as usize);
-        let page = columnar::encode(&open.rows, from, to).map_err(to_wit_error)?;
-        open.handed_out = to.min(open.rows.rows.len());
-        Ok(page)
+        let page = open
+            .rows
+            .page(&mut open.position, max_rows.min(MAX_PAGE_ROWS) as usize);
+        Ok(columnar::to_wit(page))
     }
 
     fn drop(&mut self, cursor: Resource<OpenCursor>) -> wasmtime::Result<()> {

@@ -117,7 +117,7 @@ impl sql::Host for InvocationState {
     ) -> Result<sql::Rows, sql::SqlError> {
         let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
         let rows = self.guest_rows(&statement, params).map_err(to_wit_error)?;
-        columnar::encode(&rows, 0, rows.rows.len()).map_err(to_wit_error)
+        Ok(columnar::to_wit(rows))
     }
 
     fn open_cursor(

@@ -82,10 +82,10 @@ impl sql::Host for InvocationState {
         let rows = self
             .guest_rows(&statement, params)
             .map_err(|e| sql_error(to_wit_error(e)))?;
+        let values = rows.to_values();
         Ok(sql::Rows {
             columns: rows.columns,
-            rows: rows
-                .rows
+            rows: values
                 .into_iter()
                 .map(|row| row.into_iter().map(wit_value).collect())
                 .collect(),

@@ -36,10 +36,10 @@ pub use state::{HostServices, InvocationState, InvocationTag};
 pub use contract::{ContractVersion, PluginInstance};
 
 use crate::bindings::{types as wit, Plugin, PluginManifest};
-use contract::PluginPre;
 use crate::capabilities::log::LogLevel;
 use crate::capabilities::outbox::{self, Outbox, OutboxEntry};
 use crate::capabilities::sql::Transaction;
+use contract::PluginPre;
 
 /// `sha256:<hex>` of component bytes: a version's identity.
 pub fn digest_of(bytes: &[u8]) -> String {
@@ -179,9 +179,7 @@ impl Runtime {
         // Every served contract version, side by side: their instances have distinct names
         // (`checkstack:plugin/sql@0.1.0`, `…@0.2.0`), so each component finds its own.
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-        crate::bindings::v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| {
-            state
-        })?;
+        crate::bindings::v0_1::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         Ok(Runtime {
             engine,
             linker,
@@ -257,9 +255,7 @@ impl Runtime {
             services,
             "manifest.describe",
             TransactionMode::NoDatabase,
-            |plugin, store| {
-                Ok(Ok(plugin.call_describe(store)?))
-            },
+            |plugin, store| Ok(Ok(plugin.call_describe(store)?)),
         )?;
         if !invoked.outbox.is_empty() {
             return Err(InvocationError {

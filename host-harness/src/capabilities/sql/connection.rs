@@ -10,9 +10,10 @@ use std::time::Instant;
 
 use super::error::SqlError;
 use super::postgres::PgConnection;
+use super::rows::Rows;
 use super::sqlite::SqliteConnection;
 use super::tokens::{self, Token};
-use super::value::{Row, Rows, SqlValue};
+use super::value::{Row, SqlValue};
 
 /// Which SQL engine a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,7 @@ mod guest_policy;
 mod migrations;
 mod pool;
 mod postgres;
+mod rows;
 mod sqlite;
 mod tokens;
 mod transaction;
@@ -23,8 +24,9 @@ pub use migrations::{
     PLUGIN_MIGRATIONS_TABLE,
 };
 pub use pool::{Database, DatabaseLocation, PooledConnection};
+pub use rows::{CellKind, PagePosition, Rows};
 pub use transaction::{Transaction, MAX_CURSOR_ROWS, MAX_ROWS};
-pub use value::{FromSqlValue, Row, Rows, SqlValue};
+pub use value::{FromSqlValue, Row, SqlValue};
 
 /// Prefix of the tables the host owns; plugins can neither read nor write them.
 pub const HOST_TABLE_PREFIX: &str = "_host_";

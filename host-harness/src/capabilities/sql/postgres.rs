@@ -26,8 +26,9 @@ use postgres::{Client, NoTls, Statement};
 use super::connection::count_commit;
 use super::error::{SqlError, READ_ONLY_DENIAL};
 use super::guest_policy::{self, Context};
+use super::rows::Rows;
 use super::tokens;
-use super::value::{Row, Rows, SqlValue};
+use super::value::{Row, SqlValue};
 use super::SqlConnection;
 
 /// The advisory lock every write transaction holds until it ends: the host's single-writer
@@ -320,23 +321,23 @@ impl PgConnection {
                 .iter()
                 .map(|c| c.name().to_owned())
                 .collect();
-            let mut rows = Vec::new();
+            let mut rows = Rows::new(columns);
+            let mut count = 0usize;
             let mut cursor = state
                 .client
                 .query_raw(&prepared, as_params(params))
                 .map_err(classify)?;
             use postgres::fallible_iterator::FallibleIterator;
             while let Some(row) = cursor.next().map_err(classify)? {
-                if rows.len() == max_rows {
+                if count == max_rows {
                     return Err(SqlError::too_many_rows(max_rows));
                 }
-                rows.push(
-                    (0..row.len())
-                        .map(|i| types::read(&row, i))
-                        .collect::<Result<Vec<_>, _>>()?,
-                );
+                count += 1;
+                for i in 0..row.len() {
+                    rows.push(&types::read(&row, i)?)?;
+                }
             }
-            Ok(Rows { columns, rows })
+            Ok(rows)
         })
     }
 

@@ -16,7 +16,8 @@ use rusqlite::{Connection, ErrorCode};
 
 use super::error::{too_many_rows_reason, SqlError, READ_ONLY_DENIAL};
 use super::guest_policy;
-use super::value::{Row, Rows, SqlValue};
+use super::rows::Rows;
+use super::value::{Row, SqlValue};
 use super::HOST_TABLE_PREFIX;
 
 /// SQLite page cache per file connection, in KiB.
@@ -210,19 +211,20 @@ impl SqliteConnection {
             check_placeholders(&stmt, params.len())?;
             let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
             let width = columns.len();
-            let mut rows = Vec::new();
+            let mut rows = Rows::new(columns);
+            let mut count = 0usize;
             let mut cursor = stmt.query(rusqlite::params_from_iter(params.iter()))?;
             while let Some(row) = cursor.next()? {
-                if rows.len() == max_rows {
+                if count == max_rows {
                     // Classified back into `SqlError::too_many_rows` (TOOBIG is a refusal).
-                    return Err(rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
-                        Some(too_many_rows_reason(max_rows)),
-                    ));
+                    return Err(too_big(too_many_rows_reason(max_rows)));
                 }
-                rows.push(row_values(row, width)?);
+                count += 1;
+                for i in 0..width {
+                    push_cell(&mut rows, row.get_ref(i)?)?;
+                }
             }
-            Ok(Rows { columns, rows })
+            Ok(rows)
         })
     }
 
@@ -386,6 +388,30 @@ impl rusqlite::ToSql for SqlValue {
 /// The `width` columns of `row`.
 fn row_values(row: &rusqlite::Row<'_>, width: usize) -> rusqlite::Result<Vec<SqlValue>> {
     (0..width).map(|i| row.get_ref(i).map(from_ref)).collect()
+}
+
+/// A refusal SQLite-side, classified back into a [`SqlError::Refused`] with `reason`.
+fn too_big(reason: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
+        Some(reason),
+    )
+}
+
+/// Writes one column value straight into the columnar result (text that is not UTF-8 is
+/// replaced lossily, as [`from_ref`] does).
+fn push_cell(rows: &mut Rows, value: ValueRef<'_>) -> rusqlite::Result<()> {
+    let pushed = match value {
+        ValueRef::Null => Ok(rows.push_null()),
+        ValueRef::Integer(n) => Ok(rows.push_integer(n)),
+        ValueRef::Real(n) => Ok(rows.push_real(n)),
+        ValueRef::Text(t) => rows.push_text(&String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => rows.push_blob(b),
+    };
+    pushed.map_err(|e| match e {
+        SqlError::Refused(reason) => too_big(reason),
+        other => too_big(other.to_string()),
+    })
 }
 
 /// Converts a column value read from SQLite. Text that is not UTF-8 is replaced lossily

@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use super::error::SqlError;
 use super::pool::PooledConnection;
-use super::value::{Rows, SqlValue};
+use super::rows::Rows;
+use super::value::SqlValue;
 
 /// An open transaction on a pooled connection. Dropping it without [`Transaction::commit`]
 /// rolls it back, so a trap or an early return can never leave work half-applied.

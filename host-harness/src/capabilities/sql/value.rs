@@ -37,15 +37,6 @@ impl SqlValue {
     }
 }
 
-/// The rows a query produced.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Rows {
-    /// Column names in select order.
-    pub columns: Vec<String>,
-    /// Values, one list per row.
-    pub rows: Vec<Vec<SqlValue>>,
-}
-
 /// One row of a host statement's result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row(pub Vec<SqlValue>);
