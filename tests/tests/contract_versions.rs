@@ -2,9 +2,7 @@
 //! exports it carries, a manifest that names another version is refused, and the per-call
 //! context (invocation id, trace id) tags every log line whatever the plugin's version.
 
-use slo_host::artifacts::{
-    FROZEN_SLO_PLUGIN_0_1_PATH, MISBEHAVING_FIXTURE_PATH, SLO_PLUGIN_PATH,
-};
+use slo_host::artifacts::{FROZEN_SLO_PLUGIN_0_1_PATH, MISBEHAVING_FIXTURE_PATH, SLO_PLUGIN_PATH};
 use slo_host::host::Caller;
 use slo_host::runtime::ContractVersion;
 use slo_tests::{fixture_host, host_with, test_config};
@@ -18,8 +16,14 @@ fn bound_version(path: &str) -> ContractVersion {
 #[test]
 fn each_component_is_bound_to_the_version_whose_exports_it_carries() {
     assert_eq!(bound_version(SLO_PLUGIN_PATH), ContractVersion::V0_2);
-    assert_eq!(bound_version(FROZEN_SLO_PLUGIN_0_1_PATH), ContractVersion::V0_1);
-    assert_eq!(bound_version(MISBEHAVING_FIXTURE_PATH), ContractVersion::V0_1);
+    assert_eq!(
+        bound_version(FROZEN_SLO_PLUGIN_0_1_PATH),
+        ContractVersion::V0_1
+    );
+    assert_eq!(
+        bound_version(MISBEHAVING_FIXTURE_PATH),
+        ContractVersion::V0_1
+    );
 }
 
 #[test]
@@ -37,7 +41,9 @@ fn both_versions_answer_the_same_reads() {
                 )
                 .expect("created");
             let id: serde_json::Value = serde_json::from_str(&created).unwrap();
-            let listed = host.call_rpc("listObjectives", "{}", &caller).expect("listed");
+            let listed = host
+                .call_rpc("listObjectives", "{}", &caller)
+                .expect("listed");
             listed.replace(id["id"].as_str().unwrap(), "<id>")
         })
         .collect();
@@ -64,7 +70,9 @@ fn every_log_line_carries_its_invocation_and_a_trace_id() {
         assert!(line.invocation.starts_with("misbehaving#"), "{line:?}");
         assert_eq!(line.trace_id.len(), 32, "{line:?}");
         assert!(
-            line.trace_id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            line.trace_id
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
             "{line:?}"
         );
     }
@@ -73,5 +81,8 @@ fn every_log_line_carries_its_invocation_and_a_trace_id() {
         .iter()
         .find(|l| l.invocation != first.invocation)
         .expect("two invocations logged");
-    assert_ne!(first.trace_id, other.trace_id, "each invocation has its own trace");
+    assert_ne!(
+        first.trace_id, other.trace_id,
+        "each invocation has its own trace"
+    );
 }

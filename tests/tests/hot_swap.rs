@@ -8,9 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use slo_host::artifacts::{
     FIXTURE_FUTURE_CONTRACT_PATH, FIXTURE_INIT_FAILS_PATH, FIXTURE_INIT_SPINS_PATH,
-    FROZEN_SLO_PLUGIN_0_1_PATH,
-    FIXTURE_MIGRATION_FAILS_PATH, FIXTURE_SECOND_PATH, MISBEHAVING_FIXTURE_PATH,
-    SLO_PLUGIN_NEXT_PATH, SLO_PLUGIN_PATH,
+    FIXTURE_MIGRATION_FAILS_PATH, FIXTURE_SECOND_PATH, FROZEN_SLO_PLUGIN_0_1_PATH,
+    MISBEHAVING_FIXTURE_PATH, SLO_PLUGIN_NEXT_PATH, SLO_PLUGIN_PATH,
 };
 use slo_host::capabilities::sql::Database;
 use slo_host::host::{Caller, HostConfig, LoadError, PluginHost, ProbeBudget, VersionEvent};

@@ -41,7 +41,8 @@ fn every_scenario_file_holds() {
 /// passes the same suite on this host: 0.1.0 plugins keep working unchanged.
 #[test]
 fn every_scenario_file_holds_for_the_frozen_contract_0_1_0_build() {
-    let frozen = std::fs::read(FROZEN_SLO_PLUGIN_0_1_PATH).expect("the frozen fixture is committed");
+    let frozen =
+        std::fs::read(FROZEN_SLO_PLUGIN_0_1_PATH).expect("the frozen fixture is committed");
     assert_eq!(
         slo_host::runtime::digest_of(&frozen),
         FROZEN_SLO_PLUGIN_0_1_DIGEST,

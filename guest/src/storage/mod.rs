@@ -127,7 +127,9 @@ fn check_ends(ends: &[u32], len: usize, text: Option<&str>, what: &str) -> Resul
     for &end in ends {
         let end = end as usize;
         if end < start || end > len || text.is_some_and(|t| !t.is_char_boundary(end)) {
-            return Err(malformed(&format!("{what} offsets are out of order or out of range")));
+            return Err(malformed(&format!(
+                "{what} offsets are out of order or out of range"
+            )));
         }
         start = end;
     }
@@ -212,7 +214,10 @@ impl Rows {
 
     /// The number of rows.
     pub fn len(&self) -> usize {
-        self.kinds.len().checked_div(self.columns.len()).unwrap_or(0)
+        self.kinds
+            .len()
+            .checked_div(self.columns.len())
+            .unwrap_or(0)
     }
 
     /// Whether the result has no rows.
@@ -246,14 +251,18 @@ impl Rows {
             CellKind::Real => SqlValue::Real(self.reals[slot]),
             CellKind::Text => SqlValue::Text(self.text_at(slot).to_owned()),
             CellKind::Blob => {
-                let start = slot.checked_sub(1).map_or(0, |p| self.blob_ends[p] as usize);
+                let start = slot
+                    .checked_sub(1)
+                    .map_or(0, |p| self.blob_ends[p] as usize);
                 SqlValue::Blob(self.blobs[start..self.blob_ends[slot] as usize].to_vec())
             }
         }
     }
 
     fn text_at(&self, slot: usize) -> &str {
-        let start = slot.checked_sub(1).map_or(0, |p| self.text_ends[p] as usize);
+        let start = slot
+            .checked_sub(1)
+            .map_or(0, |p| self.text_ends[p] as usize);
         &self.text[start..self.text_ends[slot] as usize]
     }
 }

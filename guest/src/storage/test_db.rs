@@ -104,7 +104,10 @@ impl Database for TestDb {
             }
             rows.push(values);
             if rows.len() == page_rows
-                && !page(Rows::from_values(columns.clone(), std::mem::take(&mut rows)))?
+                && !page(Rows::from_values(
+                    columns.clone(),
+                    std::mem::take(&mut rows),
+                ))?
             {
                 return Ok(());
             }

@@ -353,13 +353,22 @@ fn columnar_rows_read_every_kind_and_refuse_buffers_that_do_not_add_up() {
     assert_eq!(rows.len(), 2);
     let read: Vec<_> = rows
         .iter()
-        .map(|r| (r.opt_text(0).unwrap(), r.opt_integer(1).unwrap(), r.real(2).unwrap()))
+        .map(|r| {
+            (
+                r.opt_text(0).unwrap(),
+                r.opt_integer(1).unwrap(),
+                r.real(2).unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         read,
         vec![(Some("é".into()), Some(3), 0.25), (None, None, 2.0)]
     );
-    assert!(rows.iter().next().unwrap().integer(0).is_err(), "text is not an integer");
+    assert!(
+        rows.iter().next().unwrap().integer(0).is_err(),
+        "text is not an integer"
+    );
     assert_eq!(rows.value(1, 2), Some(SqlValue::Integer(2)));
     assert_eq!(rows.value(2, 0), None);
 
@@ -387,13 +396,24 @@ fn a_paged_read_sees_every_row_once_in_order() {
         create(&db, &format!("o{i}"), "api");
     }
     let mut pages = Vec::new();
-    db.query_pages("SELECT id FROM slo_objectives ORDER BY id", &[], 3, &mut |rows| {
-        pages.push(rows.iter().map(|r| r.text(0).unwrap()).collect::<Vec<_>>());
-        Ok(true)
+    db.query_pages(
+        "SELECT id FROM slo_objectives ORDER BY id",
+        &[],
+        3,
+        &mut |rows| {
+            pages.push(rows.iter().map(|r| r.text(0).unwrap()).collect::<Vec<_>>());
+            Ok(true)
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![3, 3, 1]
+    );
+    let all = read_all(&db, "SELECT id FROM slo_objectives ORDER BY id", &[], |r| {
+        r.text(0)
     })
     .unwrap();
-    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
-    let all = read_all(&db, "SELECT id FROM slo_objectives ORDER BY id", &[], |r| r.text(0)).unwrap();
     assert_eq!(all, pages.concat());
     assert_eq!(objectives::list(&db).unwrap().len(), 7);
 }

@@ -156,8 +156,6 @@ pub fn read_rpc(
         host.services(),
         &export,
         TransactionMode::ReadOnly,
-        |p, store| {
-            p.call_handle(store, procedure, &input, &caller)
-        },
+        |p, store| p.call_handle(store, procedure, &input, &caller),
     )
 }

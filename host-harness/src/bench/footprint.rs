@@ -42,12 +42,7 @@ pub fn rows(progress: &Progress) -> anyhow::Result<Vec<Row>> {
                     id: Some("bench".into()),
                     access_rules: vec!["slo.read".into()],
                 };
-                p.call_handle(
-                    store,
-                    "listObjectives",
-                    &"{}".to_owned(),
-                    &caller,
-                )
+                p.call_handle(store, "listObjectives", &"{}".to_owned(), &caller)
             },
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;

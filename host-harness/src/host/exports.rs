@@ -116,9 +116,7 @@ impl PluginHost {
         self.invoke_then(
             &plugin,
             &export,
-            move |p, store| {
-                p.call_on_entity_change(store, &group, change)
-            },
+            move |p, store| p.call_on_entity_change(store, &group, change),
             |_, tx| complete(tx),
         )
     }
@@ -150,15 +148,7 @@ impl PluginHost {
         self.invoke_then(
             &plugin,
             &export,
-            |p, store| {
-                p.call_on_hook(
-                    store,
-                    worker_group,
-                    hook_id,
-                    &payload,
-                    meta,
-                )
-            },
+            |p, store| p.call_on_hook(store, worker_group, hook_id, &payload, meta),
             |_, tx| complete(tx),
         )
     }
@@ -193,9 +183,7 @@ impl PluginHost {
     ) -> Result<Vec<wit::EntityState>, InvocationError> {
         let plugin = self.current("entity-provider.read")?;
         let export = format!("entity-provider.read({kind})");
-        self.invoke_read_only(&plugin, &export, |p, store| {
-            p.call_read(store, kind, ids)
-        })
+        self.invoke_read_only(&plugin, &export, |p, store| p.call_read(store, kind, ids))
     }
 
     /// Applies an entity operation through the owning plugin (`entity-provider.apply`);
@@ -223,9 +211,7 @@ impl PluginHost {
         self.invoke_then(
             &plugin,
             &export,
-            |p, store| {
-                p.call_apply(store, kind, id, op)
-            },
+            |p, store| p.call_apply(store, kind, id, op),
             before_commit,
         )
     }
@@ -237,8 +223,6 @@ impl PluginHost {
     ) -> Result<Vec<String>, InvocationError> {
         let plugin = self.current("entity-provider.derive")?;
         let export = format!("entity-provider.derive({})", change.kind);
-        self.invoke_read_only(&plugin, &export, |p, store| {
-            p.call_derive(store, change)
-        })
+        self.invoke_read_only(&plugin, &export, |p, store| p.call_derive(store, change))
     }
 }

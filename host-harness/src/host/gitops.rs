@@ -66,9 +66,7 @@ impl PluginHost {
         self.invoke_then(
             &plugin,
             &export,
-            move |p, store| {
-                p.call_reconcile(store, &entity, existing.as_deref())
-            },
+            move |p, store| p.call_reconcile(store, &entity, existing.as_deref()),
             record,
         )
     }

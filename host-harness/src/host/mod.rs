@@ -31,10 +31,9 @@ use crate::capabilities::sql::{
     apply_migrations_in, Database, MigrationError, MigrationReport, MigrationSpec,
 };
 use crate::runtime::{
-    ContractVersion,
-    ArtifactCache, CacheOutcome, CompiledPlugin, EngineOptions, ExportCall, Failure, HostServices,
-    InvocationError, InvocationPlan, Invoked, Limits, PluginError, PluginIdentity, Runtime,
-    TransactionMode,
+    ArtifactCache, CacheOutcome, CompiledPlugin, ContractVersion, EngineOptions, ExportCall,
+    Failure, HostServices, InvocationError, InvocationPlan, Invoked, Limits, PluginError,
+    PluginIdentity, Runtime, TransactionMode,
 };
 
 mod caller;
