@@ -15,7 +15,7 @@ use crate::core::objective::{DependencyExclusion, Objective};
 use crate::core::status::Health;
 use crate::core::window::Attribution;
 use crate::core::PluginError;
-use crate::service::{compute, Env, Recovery};
+use crate::service::{compute, refresh, Env, Recovery};
 use crate::storage::downtime::{self, DowntimeEvent, NewEvent};
 use crate::storage::{objectives, Database};
 
@@ -155,6 +155,7 @@ pub fn system_down(
             opened.push(event);
         }
     }
+    refresh::after_opening(db, env, opened.len())?;
     Ok(opened)
 }
 
@@ -239,6 +240,7 @@ pub fn upstream_down(
             status_changed(db, env, &objective)?;
         }
     }
+    refresh::after_opening(db, env, opened.len())?;
     Ok(opened)
 }
 
@@ -269,6 +271,7 @@ pub fn upstream_up(
             status_changed(db, env, &objective)?;
         }
     }
+    refresh::after_opening(db, env, reopened.len())?;
     Ok(reopened)
 }
 
@@ -283,7 +286,9 @@ pub fn reconcile_objective(
         return Ok(None);
     }
     let source = downtime_source(env, &objective.system_id);
-    open_if_none(db, env, objective, source)
+    let opened = open_if_none(db, env, objective, source)?;
+    refresh::after_opening(db, env, usize::from(opened.is_some()))?;
+    Ok(opened)
 }
 
 /// `reconcileOrphanedDowntime` (§4.11 with F11): open events of a system known to be healthy
@@ -333,12 +338,14 @@ pub fn reconcile_incident(
         Health::Healthy => close_system(db, env, system_id).map(|_| ()),
         Health::Unhealthy => {
             let source = downtime_source(env, system_id);
+            let mut opened = 0;
             for objective in objectives::list_for_system(db, system_id)? {
                 if open_if_none(db, env, &objective, source)?.is_some() {
                     status_changed(db, env, &objective)?;
+                    opened += 1;
                 }
             }
-            Ok(())
+            refresh::after_opening(db, env, opened)
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::core::streak::{decide, utc_day, StreakDecision};
 use crate::core::time::DAY_MS;
 use crate::core::PluginError;
 use crate::engine::{reconcile_orphans, status_announced};
-use crate::service::{compute, Env};
+use crate::service::{compute, refresh, Env};
 use crate::storage::snapshots::Snapshot;
 use crate::storage::{achievements, downtime, isolated, objectives, snapshots, streaks, Database};
 
@@ -95,6 +95,13 @@ pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, Plugin
             Err(e) => env.warn(&format!(
                 "Failed to evaluate achievements for system {system}: {e}"
             )),
+        }
+    }
+    // A refresh chain lost while downtime stayed open (a dead letter) starts again here; a
+    // running one makes this enqueue a no-op.
+    if !with_open.is_empty() {
+        if let Err(e) = refresh::resume(db, env) {
+            env.warn(&format!("the slo entity refresh was not resumed: {e}"));
         }
     }
     Ok(report)

@@ -155,22 +155,20 @@ pub const ENTITY_SUBSCRIPTIONS: &[EntitySubscriptionSpec] = &[
 pub const HOOK_SUBSCRIPTIONS: &[(&str, &str, u32)] =
     &[(handlers::INCIDENT_HOOK, handlers::INCIDENT_DOWNTIME, 3)];
 
-/// Queue consumers: (queue, consumer group, max retries).
+/// Queue consumers: (queue, consumer group, max retries). The refresh job is retried: it
+/// carries the refresh chain on while downtime is open (`service::refresh`), and a failed run
+/// that became a dead letter would end the chain until the next start or daily run.
 pub const QUEUE_CONSUMERS: &[(&str, &str, u32)] = &[
     (handlers::DAILY_QUEUE, "slo-snapshot-worker", 0),
     (handlers::WEEKLY_QUEUE, "slo-digest-worker", 0),
-    (handlers::REFRESH_QUEUE, "slo-entity-refresh-worker", 0),
+    (handlers::REFRESH_QUEUE, "slo-entity-refresh-worker", 3),
 ];
 
-/// Recurring jobs: (queue, job id, 5-field UTC cron).
+/// Recurring jobs: (queue, job id, 5-field UTC cron). The entity refresh is not one: it runs
+/// only while downtime is open, as a delayed job that re-enqueues itself (`service::refresh`).
 pub const RECURRING_JOBS: &[(&str, &str, &str)] = &[
     (handlers::DAILY_QUEUE, "slo-daily-snapshot-run", "0 0 * * *"),
     (handlers::WEEKLY_QUEUE, "slo-weekly-digest-run", "0 9 * * 1"),
-    (
-        handlers::REFRESH_QUEUE,
-        "slo-entity-refresh-run",
-        "* * * * *",
-    ),
 ];
 
 /// Hooks the plugin emits.
@@ -293,6 +291,17 @@ mod tests {
             .unwrap()
             .len();
         assert_eq!(enum_values, crate::core::achievement::ALL.len());
+    }
+
+    /// The refresh runs only while downtime is open: no cron fires it every minute.
+    #[test]
+    fn the_entity_refresh_is_not_a_cron() {
+        assert!(RECURRING_JOBS
+            .iter()
+            .all(|(queue, _, _)| *queue != handlers::REFRESH_QUEUE));
+        assert!(QUEUE_CONSUMERS
+            .iter()
+            .any(|(queue, _, retries)| *queue == handlers::REFRESH_QUEUE && *retries > 0));
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct FakeEnv {
     pub history_down: Cell<bool>,
     pub incident_service_down: Cell<bool>,
     pub warnings: RefCell<Vec<String>>,
+    /// Jobs enqueued: (queue, payload, job id, delay ms).
+    pub enqueued: RefCell<Vec<(String, Value, String, u64)>>,
+    /// Makes every enqueue fail.
+    pub queue_down: Cell<bool>,
 }
 
 impl FakeEnv {
@@ -60,6 +64,17 @@ impl FakeEnv {
     /// Test helper.
     pub fn advance(&self, ms: i64) {
         self.now.set(self.now.get() + ms);
+    }
+    /// How many refresh jobs were enqueued (each on the refresh queue, under the refresh job
+    /// id, a minute later).
+    pub fn refresh_jobs(&self) -> usize {
+        let jobs = self.enqueued.borrow();
+        for (queue, _, job_id, delay_ms) in jobs.iter() {
+            assert_eq!(queue, crate::service::handlers::REFRESH_QUEUE);
+            assert_eq!(job_id, crate::service::refresh::JOB_ID);
+            assert_eq!(*delay_ms, crate::service::refresh::INTERVAL_MS);
+        }
+        jobs.len()
     }
 }
 
@@ -154,5 +169,25 @@ impl Env for FakeEnv {
     }
     fn cache_set(&self, key: &str, value: &str, _ttl_ms: u64) {
         self.cache.borrow_mut().insert(key.into(), value.into());
+    }
+    fn enqueue(
+        &self,
+        queue: &str,
+        payload: &Value,
+        job_id: &str,
+        delay_ms: u64,
+    ) -> Result<(), crate::core::PluginError> {
+        if self.queue_down.get() {
+            return Err(crate::core::PluginError::Internal(format!(
+                "enqueue on {queue}: the queue is down"
+            )));
+        }
+        self.enqueued.borrow_mut().push((
+            queue.to_owned(),
+            payload.clone(),
+            job_id.to_owned(),
+            delay_ms,
+        ));
+        Ok(())
     }
 }

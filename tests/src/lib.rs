@@ -178,3 +178,35 @@ pub fn deliveries(sim: &slo_host::platform::Simulation, group: &str) -> Vec<serd
         .cloned()
         .collect()
 }
+
+/// The copies of `queue`'s jobs still queued or in flight in `db`'s durable queue, oldest
+/// first, as (job id, due instant).
+pub fn pending_jobs(db: &Database, queue: &str) -> Vec<(String, i64)> {
+    let conn = db.checkout().expect("connection");
+    conn.query(
+        "SELECT job_id, due_at FROM _host_queue_jobs WHERE queue = ? AND state IN ('queued', 'in_flight') ORDER BY seq",
+        &[SqlValue::from(queue)],
+    )
+    .expect("pending jobs")
+    .iter()
+    .map(|row| (row.get(0).expect("job id"), row.get(1).expect("due")))
+    .collect()
+}
+
+/// The queue the SLO plugin's `slo` entity refresh runs on: while downtime is open, one
+/// delayed job (due a minute after the last run) is always queued there.
+pub const REFRESH_QUEUE: &str = "slo-entity-refresh";
+
+/// How many copies in `db`'s queue are queued or in flight, leaving out the refresh job that
+/// waits for its minute (not due by `now_ms`): what "the queue drained" means while an outage
+/// keeps the refresh going.
+pub fn pending_but_the_waiting_refresh(db: &Database, now_ms: i64) -> i64 {
+    let conn = db.checkout().expect("connection");
+    conn.query_row(
+        "SELECT COUNT(*) FROM _host_queue_jobs WHERE state IN ('queued', 'in_flight') \
+         AND NOT (queue = ? AND state = 'queued' AND due_at > ?)",
+        &[SqlValue::from(REFRESH_QUEUE), SqlValue::from(now_ms)],
+    )
+    .expect("pending copies")
+    .map_or(0, |row| row.get(0).expect("a count"))
+}

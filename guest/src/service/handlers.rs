@@ -4,12 +4,12 @@
 
 use serde_json::Value;
 
-use super::Env;
+use super::{refresh, Env};
 use crate::core::health::classify;
 use crate::core::PluginError;
 use crate::engine;
 use crate::jobs;
-use crate::storage::{achievements, downtime, objectives, Database};
+use crate::storage::{achievements, objectives, Database};
 
 /// Worker group: health degraded → the system's objectives go down.
 pub const SYSTEM_DOWN: &str = "slo-system-down";
@@ -27,7 +27,8 @@ pub const INCIDENT_HOOK: &str = "incident.lifecycle.changed";
 pub const DAILY_QUEUE: &str = "slo-daily-snapshots";
 /// Queue of the weekly digest.
 pub const WEEKLY_QUEUE: &str = "slo-weekly-digest";
-/// Queue of the minute refresh of objectives with open downtime.
+/// Queue of the refresh of objectives with open downtime, a job that re-enqueues itself every
+/// minute while downtime is open (see [`super::refresh`]).
 pub const REFRESH_QUEUE: &str = "slo-entity-refresh";
 
 /// An entity change as the handlers read it.
@@ -134,28 +135,27 @@ pub fn on_job(db: &dyn Database, env: &dyn Env, queue: &str) -> Result<(), Plugi
     match queue {
         DAILY_QUEUE => jobs::run_daily(db, env).map(|_| ()),
         WEEKLY_QUEUE => jobs::run_weekly_digest(db, env).map(|_| ()),
-        REFRESH_QUEUE => refresh_open_objectives(db, env),
+        REFRESH_QUEUE => refresh::run(db, env).map(|_| ()),
         other => Err(PluginError::NotFound(format!(
             "no consumer for queue {other:?}"
         ))),
     }
 }
 
-/// Requests an entity refresh for every objective with open downtime, so that automations see
-/// its budget move within a minute.
-fn refresh_open_objectives(db: &dyn Database, env: &dyn Env) -> Result<(), PluginError> {
-    for objective in objectives::list(db)? {
-        if !downtime::open_for_objective(db, &objective.id)?.is_empty() {
-            env.refresh_entity(&objective.id);
-        }
+/// Start-up (`lifecycle.init`): a refresh chain is started again if downtime is open (after a
+/// swap from a version that refreshed on a minute cron, or a chain lost to a dead letter).
+/// Never refuses a load: a failure (no database, say) is logged.
+pub fn on_init(db: &dyn Database, env: &dyn Env) {
+    if let Err(e) = refresh::resume(db, env) {
+        env.warn(&format!("the slo entity refresh was not resumed: {e}"));
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::status::Health;
+    use crate::storage::downtime;
     use crate::storage::test_db::TestDb;
     use crate::test_env::{FakeEnv, T0};
     use serde_json::json;
@@ -271,7 +271,27 @@ mod tests {
         env.set_health("api", Health::Unhealthy);
         deliver(&db, &env, SYSTEM_DOWN, "api", "healthy", "unhealthy");
         env.refreshed.borrow_mut().clear();
+        env.enqueued.borrow_mut().clear();
         on_job(&db, &env, REFRESH_QUEUE).unwrap();
         assert_eq!(*env.refreshed.borrow(), [down]);
+        assert_eq!(
+            env.refresh_jobs(),
+            1,
+            "the next run, while the outage is open"
+        );
+    }
+
+    /// Start-up asks for a refresh chain only while downtime is open.
+    #[test]
+    fn init_resumes_the_refresh_chain_only_with_open_downtime() {
+        let (db, env) = (TestDb::new(), FakeEnv::new());
+        objective(&db, "api", "strict");
+        on_init(&db, &env);
+        assert_eq!(env.refresh_jobs(), 0);
+        env.set_health("api", Health::Unhealthy);
+        deliver(&db, &env, SYSTEM_DOWN, "api", "healthy", "unhealthy");
+        env.enqueued.borrow_mut().clear();
+        on_init(&db, &env);
+        assert_eq!(env.refresh_jobs(), 1);
     }
 }

@@ -4,6 +4,8 @@
 pub mod entity;
 pub mod gitops;
 pub mod handlers;
+mod queue_bridge;
+pub mod refresh;
 pub mod rpc;
 
 pub use rpc::handle_rpc;
@@ -76,6 +78,21 @@ pub trait Env {
     fn warn(&self, message: &str);
     /// Resolves a GitOps entity reference to an id, if the entity exists.
     fn resolve_ref(&self, kind: &str, name: &str) -> Option<String>;
+    /// Enqueues (after commit) a job on `queue` with `payload`, delivered no earlier than
+    /// `delay_ms` after publication. `job_id` de-duplicates: while a job of that id is queued
+    /// on the queue, the enqueue is ignored.
+    ///
+    /// The default reaches the host's `queue` import directly (see `queue_bridge`), until the
+    /// bindings layer's environment implements it.
+    fn enqueue(
+        &self,
+        queue: &str,
+        payload: &Value,
+        job_id: &str,
+        delay_ms: u64,
+    ) -> Result<(), PluginError> {
+        queue_bridge::enqueue(queue, payload, job_id, delay_ms)
+    }
 }
 
 /// `computeStatus` for `objective` at the host's now, as the API's `SloStatus` JSON.

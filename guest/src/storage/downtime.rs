@@ -199,6 +199,18 @@ pub fn objectives_with_open_events(
     rows.iter().map(|row| row.text(0)).collect()
 }
 
+/// Whether more than `n` events are open, of any objective (reads at most `n + 1` rows of the
+/// open-events index).
+pub fn more_open_than(db: &dyn Database, n: usize) -> Result<bool, PluginError> {
+    let limit = i64::try_from(n).unwrap_or(i64::MAX - 1) + 1;
+    let rows = db.query(
+        "SELECT objective_id FROM slo_downtime_events WHERE end_time IS NULL LIMIT ?",
+        &[limit.into()],
+    )?;
+    let open = rows.iter().count();
+    Ok(open > n)
+}
+
 /// Open events of an objective, oldest first.
 pub fn open_for_objective(
     db: &dyn Database,

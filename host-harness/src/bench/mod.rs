@@ -11,6 +11,7 @@
 //! * `serve_load`: row 9, `slo-host serve` under a mixed HTTP load.
 //! * `cluster`: row 10, row 5 on 1, 2 and 3 cluster instances sharing one PostgreSQL.
 //! * `curve`: row 11, the dashboard's budget curve against one status.
+//! * `simulated`: row 12, a quiet simulated month through the scenario runner.
 //! * `footprint`: row 7, component size and linear memory.
 //! * [`instructions`]: row 8, fuel counts against their baseline.
 //! * [`fixtures`]: objectives with many downtime events, and the computeStatus invocation.
@@ -26,6 +27,7 @@ pub mod instructions;
 mod invocation;
 pub mod measure;
 mod serve_load;
+mod simulated;
 mod swap;
 mod transitions;
 
@@ -51,7 +53,7 @@ pub struct Row {
 }
 
 /// Every row `slo-host bench` can run.
-pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+pub const ROWS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /// A progress bar on stderr for a long benchmark (hidden when stderr is not a terminal).
 pub struct Progress {
@@ -141,6 +143,9 @@ pub fn run(rows: &[u32], effort: Effort, progress: &Progress) -> anyhow::Result<
     }
     if wanted(11) {
         out.extend(curve::rows(quick, progress)?);
+    }
+    if wanted(12) {
+        out.extend(simulated::rows(quick, progress)?);
     }
     Ok(out)
 }

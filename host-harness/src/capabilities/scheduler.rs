@@ -305,6 +305,29 @@ mod tests {
         assert_eq!(iso(after_that), "2026-06-15T09:00:00+00:00");
     }
 
+    /// A swap to a version that no longer declares a job (the SLO plugin's minute refresh
+    /// became a self-enqueuing job) cancels it: it never fires again.
+    #[test]
+    fn a_job_the_new_version_no_longer_declares_is_cancelled() {
+        let clock = Clock::virtual_at(ms("2026-06-01T00:00:30Z"));
+        let s = Scheduler::open(Database::in_memory().unwrap(), clock).unwrap();
+        s.register("daily", "slo-daily-snapshots", "0 0 * * *", "{}")
+            .unwrap();
+        s.register("refresh", "slo-entity-refresh", "* * * * *", "{}")
+            .unwrap();
+        assert_eq!(
+            s.next_at().unwrap().map(iso).as_deref(),
+            Some("2026-06-01T00:01:00+00:00")
+        );
+        assert_eq!(s.retain(&["daily".to_owned()]).unwrap(), ["refresh"]);
+        assert!(s.take_due(ms("2026-06-01T23:59:59Z")).unwrap().is_none());
+        assert_eq!(
+            s.next_at().unwrap().map(iso).as_deref(),
+            Some("2026-06-02T00:00:00+00:00")
+        );
+        assert!(s.retain(&["daily".to_owned()]).unwrap().is_empty());
+    }
+
     #[test]
     fn re_registering_updates_in_place_and_bad_patterns_are_named() {
         let clock = Clock::virtual_at(ms("2026-06-01T00:00:00Z"));

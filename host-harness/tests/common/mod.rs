@@ -268,3 +268,28 @@ impl EventStream {
         self.events.lock().unwrap().clone()
     }
 }
+
+/// The queue the SLO plugin's `slo` entity refresh runs on: while downtime is open, one
+/// delayed job (due a minute after the last run) is always queued there.
+pub const REFRESH_QUEUE: &str = "slo-entity-refresh";
+
+/// How many copies in `db`'s queue are queued or in flight, leaving out the refresh job that
+/// waits for its minute (not due yet on the real clock `serve` runs on): what "the queue
+/// drained" means while an outage keeps the refresh going.
+pub fn pending_but_the_waiting_refresh(db: &slo_host::capabilities::sql::Database) -> i64 {
+    use slo_host::capabilities::sql::SqlValue;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let now = i64::try_from(now).expect("a millisecond instant");
+    db.checkout()
+        .expect("connection")
+        .query_row(
+            "SELECT COUNT(*) FROM _host_queue_jobs WHERE state IN ('queued', 'in_flight') \
+             AND NOT (queue = ? AND state = 'queued' AND due_at > ?)",
+            &[SqlValue::from(REFRESH_QUEUE), SqlValue::from(now)],
+        )
+        .expect("pending copies")
+        .map_or(0, |row| row.get(0).expect("a count"))
+}
