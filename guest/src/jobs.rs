@@ -39,39 +39,176 @@ pub struct DailyReport {
     pub failed: Vec<(String, String)>,
     /// Achievements newly unlocked, as (system, type).
     pub unlocked: Vec<(String, AchievementType)>,
+    /// Where the run stopped for lack of time; the follow-up job carries on from there.
+    pub continued: Option<DailyResume>,
 }
 
-/// The daily snapshot and streak job (§8 with F23, F19, F2, then F27's achievement pass).
+/// Where a daily run split over several invocations stands: the payload of its follow-up job.
+///
+/// A run stops early when its invocation nears its deadline (contract 0.2.0's
+/// `context.deadline-remaining-ms`) and enqueues the rest, so that any number of objectives is
+/// processed, each still under its own savepoint (F23), a deadline's worth at a time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DailyResume {
+    /// The UTC day the run snapshots: the day it started on.
+    pub day: i64,
+    /// Which follow-up this is (1 for the first): part of the job id.
+    pub part: u32,
+    /// Where the run goes on.
+    pub phase: DailyPhase,
+}
+
+/// The pass a daily run resumes in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", tag = "pass")]
+pub enum DailyPhase {
+    /// Snapshots and streaks, after this objective (creation instant, then id).
+    Snapshots {
+        /// The last objective processed: `[created_at, id]`.
+        after: (i64, String),
+    },
+    /// Achievements, after this system (the snapshot pass is done).
+    Achievements {
+        /// The last system evaluated.
+        after: String,
+    },
+}
+
+/// A run keeps this share of the time it started with (1/5) in reserve, or three times its
+/// slowest step so far if more, to commit and enqueue the rest.
+pub const RESERVE_DIVISOR: u64 = 5;
+
+/// Tracks time left against the slowest step, to stop before the deadline does.
+struct Budget<'e> {
+    env: &'e dyn Env,
+    reserve: u64,
+    last: Option<u64>,
+    slowest: u64,
+}
+
+impl<'e> Budget<'e> {
+    fn new(env: &'e dyn Env) -> Self {
+        let left = env.deadline_remaining_ms();
+        Budget {
+            env,
+            reserve: left.map_or(0, |l| l / RESERVE_DIVISOR),
+            last: left,
+            slowest: 0,
+        }
+    }
+
+    /// Records a step and answers whether another one still fits.
+    fn step_fits(&mut self) -> bool {
+        let Some(left) = self.env.deadline_remaining_ms() else {
+            return true;
+        };
+        if let Some(before) = self.last {
+            self.slowest = self.slowest.max(before.saturating_sub(left));
+        }
+        self.last = Some(left);
+        left >= self.reserve.max(self.slowest.saturating_mul(3))
+    }
+}
+
+/// Enqueues the rest of a daily run.
+fn continue_later(env: &dyn Env, resume: &DailyResume) -> Result<(), PluginError> {
+    let payload = serde_json::to_value(resume)
+        .map_err(|e| PluginError::Internal(format!("daily follow-up payload: {e}")))?;
+    let job_id = format!("slo-daily-continue-{}-{}", resume.day, resume.part);
+    env.enqueue(crate::service::handlers::DAILY_QUEUE, &payload, &job_id, 0)
+}
+
+/// Where the snapshot pass resumes in `all` (in the database's order): after the objective
+/// it stopped at. If that objective was deleted since, from the first one created at or after
+/// it: an objective done twice on one day is decided once (F23, F24), one skipped would miss
+/// its day.
+fn resume_point(all: &[Objective], after: &(i64, String)) -> usize {
+    match all.iter().position(|o| o.id == after.1) {
+        Some(i) => i + 1,
+        None => all
+            .iter()
+            .position(|o| o.created_at >= after.0)
+            .unwrap_or(all.len()),
+    }
+}
+
+/// The daily run's payload: the cron's (an object without `phase`, e.g.
+/// `{"trigger":"scheduled"}`) starts a run; a [`DailyResume`] from a follow-up goes on with one.
+pub fn parse_daily_payload(payload: &str) -> Result<Option<DailyResume>, PluginError> {
+    let value: serde_json::Value = serde_json::from_str(payload)
+        .map_err(|e| PluginError::Invalid(format!("daily job payload is not JSON: {e}")))?;
+    if value.is_object() && value.get("phase").is_none() {
+        return Ok(None);
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| PluginError::Invalid(format!("daily job payload: {e}")))
+}
+
+/// The daily snapshot and streak job (§8 with F23, F19, F2, then F27's achievement pass),
+/// started by the cron.
 pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, PluginError> {
+    run_daily_from(db, env, None)
+}
+
+/// A daily run from its start (`None`) or from where a follow-up job says.
+pub fn run_daily_from(
+    db: &dyn Database,
+    env: &dyn Env,
+    resume: Option<&DailyResume>,
+) -> Result<DailyReport, PluginError> {
     let now = env.now_ms();
-    let today = utc_day(now);
+    let today = resume.map_or(utc_day(now), |r| r.day);
+    let part = resume.map_or(1, |r| r.part + 1);
     let mut report = DailyReport::default();
+    let mut budget = Budget::new(env);
     let all = objectives::list(db)?;
     // Batched reads (one query each, not one per objective): which objectives have open
     // events (only those can hold orphans), and the streaks as they stand before the pass.
     let with_open = downtime::objectives_with_open_events(db)?;
-    let streaks_before = current_streaks(db)?;
     // The statuses the pass computes, reused by the achievement pass below: a snapshot and a
     // streak never change a status, and computing each twice doubled the job's work.
     let mut computed: HashMap<&str, StatusFacts> = HashMap::with_capacity(all.len());
-    for objective in &all {
-        let prior = Prior {
-            may_have_orphans: with_open.contains(&objective.id),
-            streak: streaks_before.get(&objective.id).copied().unwrap_or(0),
-        };
-        match isolated(db, || {
-            daily_objective(db, env, objective, prior, now, today)
-        }) {
-            Ok(facts) => {
-                computed.insert(&objective.id, facts);
-                report.processed.push(objective.id.clone());
+    let (snapshot_from, systems_after) = match resume.map(|r| &r.phase) {
+        None => (0, None),
+        Some(DailyPhase::Snapshots { after }) => (resume_point(&all, after), None),
+        Some(DailyPhase::Achievements { after }) => (all.len(), Some(after.as_str())),
+    };
+    if snapshot_from < all.len() {
+        let streaks_before = current_streaks(db)?;
+        for (i, objective) in all.iter().enumerate().skip(snapshot_from) {
+            if i > snapshot_from && !budget.step_fits() {
+                let last = &all[i - 1];
+                let rest = DailyResume {
+                    day: today,
+                    part,
+                    phase: DailyPhase::Snapshots {
+                        after: (last.created_at, last.id.clone()),
+                    },
+                };
+                continue_later(env, &rest)?;
+                report.continued = Some(rest);
+                return Ok(report);
             }
-            Err(e) => {
-                env.warn(&format!(
-                    "Failed to process daily snapshot for objective {}: {e}",
-                    objective.id
-                ));
-                report.failed.push((objective.id.clone(), e.to_string()));
+            let prior = Prior {
+                may_have_orphans: with_open.contains(&objective.id),
+                streak: streaks_before.get(&objective.id).copied().unwrap_or(0),
+            };
+            match isolated(db, || {
+                daily_objective(db, env, objective, prior, now, today)
+            }) {
+                Ok(facts) => {
+                    computed.insert(&objective.id, facts);
+                    report.processed.push(objective.id.clone());
+                }
+                Err(e) => {
+                    env.warn(&format!(
+                        "Failed to process daily snapshot for objective {}: {e}",
+                        objective.id
+                    ));
+                    report.failed.push((objective.id.clone(), e.to_string()));
+                }
             }
         }
     }
@@ -83,7 +220,23 @@ pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, Plugin
             .push(objective);
     }
     let streaks_after = current_streaks(db)?;
+    let mut evaluated: Option<&str> = None;
     for (system, list) in by_system {
+        if systems_after.is_some_and(|after| system <= after) {
+            continue;
+        }
+        if let Some(last) = evaluated.filter(|_| !budget.step_fits()) {
+            let rest = DailyResume {
+                day: today,
+                part,
+                phase: DailyPhase::Achievements {
+                    after: last.to_owned(),
+                },
+            };
+            continue_later(env, &rest)?;
+            report.continued = Some(rest);
+            return Ok(report);
+        }
         let known = Known {
             statuses: &computed,
             streaks: Some(&streaks_after),
@@ -96,6 +249,7 @@ pub fn run_daily(db: &dyn Database, env: &dyn Env) -> Result<DailyReport, Plugin
                 "Failed to evaluate achievements for system {system}: {e}"
             )),
         }
+        evaluated = Some(system);
     }
     // A refresh chain lost while downtime stayed open (a dead letter) starts again here; a
     // running one makes this enqueue a no-op.

@@ -18,7 +18,7 @@ pub const VERSION: &str = if cfg!(feature = "next") {
 };
 
 /// The contract version this plugin is built against (the WIT package version).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Read access to objectives, statuses, events, snapshots, streaks and achievements.
 pub const READ: &str = "slo.read";

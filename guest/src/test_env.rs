@@ -38,6 +38,8 @@ pub struct FakeEnv {
     pub enqueued: RefCell<Vec<(String, Value, String, u64)>>,
     /// Makes every enqueue fail.
     pub queue_down: Cell<bool>,
+    /// A scripted deadline: time left, and how much each reading uses up (`None`: no deadline).
+    pub deadline: Cell<Option<(u64, u64)>>,
 }
 
 impl FakeEnv {
@@ -189,5 +191,11 @@ impl Env for FakeEnv {
             delay_ms,
         ));
         Ok(())
+    }
+    fn deadline_remaining_ms(&self) -> Option<u64> {
+        let (left, per_reading) = self.deadline.get()?;
+        self.deadline
+            .set(Some((left.saturating_sub(per_reading), per_reading)));
+        Some(left)
     }
 }

@@ -19,11 +19,14 @@ fn run_with(path: &std::path::Path, component: &[u8]) -> Value {
     scenario::run(&parsed, Database::in_memory().unwrap(), component).unwrap()
 }
 
-fn every_scenario_holds_for(component: &[u8]) {
+fn every_scenario_holds_for(component: &[u8], skip: &[&str]) {
     let files = scenario_files();
     assert!(files.len() >= 5, "scenario files missing");
     let mut failed = Vec::new();
-    for path in &files {
+    for path in files
+        .iter()
+        .filter(|p| !skip.iter().any(|s| p.ends_with(s)))
+    {
         let report = run_with(path, component);
         if report["ok"] != Value::Bool(true) {
             failed.push(format!("{}: {}", path.display(), report["failures"]));
@@ -34,7 +37,7 @@ fn every_scenario_holds_for(component: &[u8]) {
 
 #[test]
 fn every_scenario_file_holds() {
-    every_scenario_holds_for(SLO_PLUGIN_COMPONENT);
+    every_scenario_holds_for(SLO_PLUGIN_COMPONENT, &[]);
 }
 
 /// The SLO plugin as it was built against the frozen contract 0.1.0 (a committed binary)
@@ -48,7 +51,9 @@ fn every_scenario_file_holds_for_the_frozen_contract_0_1_0_build() {
         FROZEN_SLO_PLUGIN_0_1_DIGEST,
         "the frozen 0.1.0 fixture changed: it must stay the binary it was"
     );
-    every_scenario_holds_for(&frozen);
+    // `quiet_month.json` measures what the 0.2.0 build removed: on the frozen build its minute
+    // cron runs 43,235 jobs (2.5 minutes in a debug build). Bench row 12 runs it in release.
+    every_scenario_holds_for(&frozen, &["quiet_month.json"]);
 }
 
 #[test]

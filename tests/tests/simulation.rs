@@ -300,7 +300,6 @@ fn a_swap_from_the_cron_build_cancels_the_minute_cron() {
 /// An outage open across a swap from the cron build keeps the entity moving every minute:
 /// `lifecycle.init` starts the refresh chain when downtime is open.
 #[test]
-#[ignore = "needs lifecycle.init to call service::handlers::on_init (guest/src/component/mod.rs)"]
 fn a_swap_from_the_cron_build_mid_outage_resumes_the_refresh_every_minute() {
     let (mut sim, id) = outage_across_a_swap_from_the_cron_build();
     assert_eq!(

@@ -1,7 +1,7 @@
 //! The host's imports behind the storage and service traits.
 
 use super::bindings::checkstack::plugin::{
-    cache, clock, entities, log, platform, signals, sql, types,
+    cache, clock, context, entities, log, platform, queue, signals, sql, types,
 };
 use crate::core::status::{Health, MaintenanceWindow};
 use crate::core::time::parse_rfc3339;
@@ -110,6 +110,27 @@ pub struct HostEnv;
 impl Env for HostEnv {
     fn now_ms(&self) -> i64 {
         clock::now_ms()
+    }
+
+    fn enqueue(
+        &self,
+        queue_name: &str,
+        payload: &Value,
+        job_id: &str,
+        delay_ms: u64,
+    ) -> Result<(), PluginError> {
+        let options = queue::EnqueueOptions {
+            job_id: Some(job_id.to_owned()),
+            delay_ms: Some(delay_ms),
+            priority: None,
+        };
+        queue::enqueue(queue_name, &payload.to_string(), &options)
+            .map(|_| ())
+            .map_err(|e| PluginError::Internal(format!("enqueue on {queue_name}: {e:?}")))
+    }
+
+    fn deadline_remaining_ms(&self) -> Option<u64> {
+        Some(context::deadline_remaining_ms())
     }
 
     fn new_id(&self) -> String {

@@ -46,6 +46,9 @@ impl exports::manifest::Guest for SloPlugin {
 
 impl exports::lifecycle::Guest for SloPlugin {
     fn init() -> Result<(), wit::PluginError> {
+        // Restarts the entity refresh chain when downtime is open (after a swap from a build
+        // that refreshed on a minute cron); never refuses the load.
+        handlers::on_init(&host::HostDatabase, &host::HostEnv);
         host::log_info(&format!(
             "slo plugin {} initialised",
             crate::manifest::VERSION
@@ -139,7 +142,13 @@ impl exports::handlers::Guest for SloPlugin {
     }
 
     fn on_job(job: Job) -> Result<(), wit::PluginError> {
-        handlers::on_job(&host::HostDatabase, &host::HostEnv, &job.queue).map_err(to_wit)
+        handlers::on_job(
+            &host::HostDatabase,
+            &host::HostEnv,
+            &job.queue,
+            &job.payload,
+        )
+        .map_err(to_wit)
     }
 }
 

@@ -261,3 +261,116 @@ fn weekly_digest_uses_catalog_names_and_skips_an_empty_platform() {
     assert_eq!(payload["topPerformers"][0]["systemName"], "Primary DB");
     assert_eq!(payload["healthyCount"], 1);
 }
+
+/// A run that nears its deadline stops between objectives, enqueues the rest, and the
+/// follow-ups finish the day exactly as one long run would: every objective snapshotted once,
+/// every streak decided once, achievements evaluated once per system.
+#[test]
+fn a_run_out_of_time_hands_the_rest_to_follow_up_jobs_and_finishes_the_day() {
+    let run = |deadline: Option<(u64, u64)>| {
+        let db = TestDb::new();
+        let env = FakeEnv::new();
+        for i in 0..12 {
+            let system = ["sys-1", "sys-2", "sys-3"][i % 3];
+            objective(
+                &db,
+                &format!("o{i:02}"),
+                system,
+                T0 - 40 * DAY_MS + i as i64,
+            );
+        }
+        env.now.set(T0 + 5 * MIN);
+        env.deadline.set(deadline);
+        let mut resume: Option<DailyResume> = None;
+        let mut parts = 0;
+        let mut achievement_splits = 0;
+        let mut processed = Vec::new();
+        loop {
+            parts += 1;
+            let report = run_daily_from(&db, &env, resume.as_ref()).unwrap();
+            assert!(report.failed.is_empty(), "{report:?}");
+            processed.extend(report.processed);
+            match report.continued {
+                Some(rest) => {
+                    let (queue, payload, job_id, _) = env.enqueued.borrow().last().unwrap().clone();
+                    assert_eq!(queue, crate::service::handlers::DAILY_QUEUE);
+                    assert_eq!(
+                        job_id,
+                        format!("slo-daily-continue-{}-{}", rest.day, rest.part)
+                    );
+                    resume = parse_daily_payload(&payload.to_string()).unwrap();
+                    assert_eq!(resume.as_ref(), Some(&rest), "the payload round-trips");
+                    if matches!(rest.phase, DailyPhase::Achievements { .. }) {
+                        achievement_splits += 1;
+                    }
+                    // Each follow-up is a fresh invocation with a fresh deadline.
+                    env.deadline.set(deadline);
+                }
+                None => break,
+            }
+        }
+        let snapshots = db
+            .query(
+                "SELECT objective_id, date FROM slo_daily_snapshots ORDER BY objective_id",
+                &[],
+            )
+            .unwrap();
+        let streaks: Vec<(i64, i64)> = (0..12).map(|i| streak(&db, &format!("o{i:02}"))).collect();
+        let unlocked = db
+            .query("SELECT system_id, achievement FROM slo_achievements ORDER BY system_id, achievement", &[])
+            .unwrap();
+        (
+            (parts, achievement_splits),
+            processed,
+            snapshots,
+            streaks,
+            unlocked,
+        )
+    };
+    let ((one_part, _), all_at_once, snapshots, streaks, unlocked) = run(None);
+    assert_eq!(one_part, 1);
+    assert_eq!(all_at_once.len(), 12);
+    // 1,000 ms left and 100 ms per reading: eight objectives fit before the 300 ms reserve
+    // (three times the slowest step); the rest and the achievement pass need a second part.
+    let (parts, split, split_snapshots, split_streaks, split_unlocked) = run(Some((1_000, 100)));
+    assert_eq!(parts, (2, 0), "the run was split");
+    // 400 ms: two objectives a part, and the achievement pass split by system as well.
+    let ((_, achievement_splits), split_more, more_snapshots, more_streaks, more_unlocked) =
+        run(Some((400, 100)));
+    assert!(achievement_splits > 0, "the achievement pass was split too");
+    assert_eq!(
+        (split_more, more_snapshots, more_streaks, more_unlocked),
+        (
+            all_at_once.clone(),
+            snapshots.clone(),
+            streaks.clone(),
+            unlocked.clone()
+        )
+    );
+    assert_eq!(split, all_at_once, "each objective once, in order");
+    assert_eq!(split_snapshots, snapshots);
+    assert_eq!(split_streaks, streaks);
+    assert_eq!(split_unlocked, unlocked);
+    assert!(!unlocked.is_empty(), "the achievement pass ran");
+}
+
+#[test]
+fn a_daily_payload_is_the_cron_s_empty_object_or_a_resume_point() {
+    assert_eq!(parse_daily_payload("{}").unwrap(), None);
+    assert_eq!(
+        parse_daily_payload(r#"{"trigger":"scheduled"}"#).unwrap(),
+        None
+    );
+    let resume = DailyResume {
+        day: T0,
+        part: 2,
+        phase: DailyPhase::Achievements {
+            after: "sys-1".into(),
+        },
+    };
+    let text = serde_json::to_string(&resume).unwrap();
+    assert_eq!(parse_daily_payload(&text).unwrap(), Some(resume));
+    let error = parse_daily_payload(r#"{"day": 1, "phase": {"pass": "elsewhere"}}"#).unwrap_err();
+    assert!(matches!(error, PluginError::Invalid(_)), "{error:?}");
+    assert!(parse_daily_payload("not json").is_err());
+}

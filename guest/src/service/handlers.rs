@@ -130,10 +130,18 @@ pub fn on_hook(
     Ok(())
 }
 
-/// Runs the job of `queue`.
-pub fn on_job(db: &dyn Database, env: &dyn Env, queue: &str) -> Result<(), PluginError> {
+/// Runs the job of `queue` with its JSON `payload` (a daily follow-up says where it resumes).
+pub fn on_job(
+    db: &dyn Database,
+    env: &dyn Env,
+    queue: &str,
+    payload: &str,
+) -> Result<(), PluginError> {
     match queue {
-        DAILY_QUEUE => jobs::run_daily(db, env).map(|_| ()),
+        DAILY_QUEUE => {
+            let resume = jobs::parse_daily_payload(payload)?;
+            jobs::run_daily_from(db, env, resume.as_ref()).map(|_| ())
+        }
         WEEKLY_QUEUE => jobs::run_weekly_digest(db, env).map(|_| ()),
         REFRESH_QUEUE => refresh::run(db, env).map(|_| ()),
         other => Err(PluginError::NotFound(format!(
@@ -207,7 +215,7 @@ mod tests {
         env.advance(60_000);
         deliver(&db, &env, UPSTREAM_DOWN, "db", "healthy", "unhealthy");
         let split = snapshot(&db);
-        assert_eq!(split.rows.len(), 2);
+        assert_eq!(split.len(), 2);
         deliver(&db, &env, UPSTREAM_DOWN, "db", "healthy", "unhealthy");
         assert_eq!(snapshot(&db), split);
 
@@ -259,7 +267,7 @@ mod tests {
         };
         on_entity_change(&db, &env, SYSTEM_DOWN, &other).unwrap();
         assert!(on_entity_change(&db, &env, "nobody", &other).is_err());
-        assert!(on_job(&db, &env, "nope").is_err());
+        assert!(on_job(&db, &env, "nope", "{}").is_err());
         assert!(on_hook(&db, &env, INCIDENT_DOWNTIME, INCIDENT_HOOK, &json!({})).is_err());
     }
 
@@ -272,7 +280,7 @@ mod tests {
         deliver(&db, &env, SYSTEM_DOWN, "api", "healthy", "unhealthy");
         env.refreshed.borrow_mut().clear();
         env.enqueued.borrow_mut().clear();
-        on_job(&db, &env, REFRESH_QUEUE).unwrap();
+        on_job(&db, &env, REFRESH_QUEUE, "{}").unwrap();
         assert_eq!(*env.refreshed.borrow(), [down]);
         assert_eq!(
             env.refresh_jobs(),

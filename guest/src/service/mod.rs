@@ -4,7 +4,6 @@
 pub mod entity;
 pub mod gitops;
 pub mod handlers;
-mod queue_bridge;
 pub mod refresh;
 pub mod rpc;
 
@@ -81,17 +80,18 @@ pub trait Env {
     /// Enqueues (after commit) a job on `queue` with `payload`, delivered no earlier than
     /// `delay_ms` after publication. `job_id` de-duplicates: while a job of that id is queued
     /// on the queue, the enqueue is ignored.
-    ///
-    /// The default reaches the host's `queue` import directly (see `queue_bridge`), until the
-    /// bindings layer's environment implements it.
     fn enqueue(
         &self,
         queue: &str,
         payload: &Value,
         job_id: &str,
         delay_ms: u64,
-    ) -> Result<(), PluginError> {
-        queue_bridge::enqueue(queue, payload, job_id, delay_ms)
+    ) -> Result<(), PluginError>;
+    /// Milliseconds left before the invocation's deadline (contract 0.2.0's
+    /// `context.deadline-remaining-ms`); `None` where no deadline applies (native code). A long
+    /// job reads it to stop early and hand the rest to a follow-up job.
+    fn deadline_remaining_ms(&self) -> Option<u64> {
+        None
     }
 }
 
