@@ -219,6 +219,11 @@ fn the_component_imports_only_the_contract_and_wasi() {
             "unexpected import {name}"
         );
     }
+    // Contract 0.2.0: the daily job reads its deadline from the per-call context.
+    assert!(
+        imports.contains(&"checkstack:plugin/context@0.2.0".to_owned()),
+        "{imports:?}"
+    );
     let exports = slo_host::inspect::exports(host.runtime(), plugin.compiled()).unwrap();
     for export in [
         "manifest",
