@@ -5,10 +5,9 @@
 use serde_json::{json, Value};
 use slo_host::artifacts::SLO_PLUGIN_COMPONENT;
 use slo_host::bindings::types as wit;
-use slo_host::bindings::Plugin;
 use slo_host::capabilities::sql::Database;
 use slo_host::host::{Caller, HostConfig, PluginHost};
-use slo_host::runtime::{Failure, InvocationState};
+use slo_host::runtime::{Failure, InvocationState, PluginInstance};
 
 fn ops() -> Caller {
     Caller::user("ops", &["slo.read", "slo.manage"])
@@ -63,9 +62,8 @@ fn a_database_turning_read_only_mid_invocation_is_a_host_failure() {
                         message: e.to_string(),
                     })
             },
-            |p: &Plugin, store: &mut wasmtime::Store<InvocationState>| {
-                p.checkstack_plugin_rpc()
-                    .call_handle(store, "createObjective", &input, &caller)
+            |p: &PluginInstance, store: &mut wasmtime::Store<InvocationState>| {
+                p.call_handle(store, "createObjective", &input, &caller)
             },
             |_, _| Ok(()),
         )

@@ -141,7 +141,7 @@ impl Rows {
     /// offsets in order and on character boundaries), so that reads never index out of range.
     pub fn from_buffers(b: Buffers) -> Result<Rows, PluginError> {
         let width = b.columns.len();
-        if width == 0 && !b.kinds.is_empty() || width > 0 && b.kinds.len() % width != 0 {
+        if width == 0 && !b.kinds.is_empty() || width > 0 && !b.kinds.len().is_multiple_of(width) {
             return Err(malformed("the cells do not fill whole rows"));
         }
         let mut counts = [0u32; 5];

@@ -402,9 +402,18 @@ fn too_big(reason: String) -> rusqlite::Error {
 /// replaced lossily, as [`from_ref`] does).
 fn push_cell(rows: &mut Rows, value: ValueRef<'_>) -> rusqlite::Result<()> {
     let pushed = match value {
-        ValueRef::Null => Ok(rows.push_null()),
-        ValueRef::Integer(n) => Ok(rows.push_integer(n)),
-        ValueRef::Real(n) => Ok(rows.push_real(n)),
+        ValueRef::Null => {
+            rows.push_null();
+            Ok(())
+        }
+        ValueRef::Integer(n) => {
+            rows.push_integer(n);
+            Ok(())
+        }
+        ValueRef::Real(n) => {
+            rows.push_real(n);
+            Ok(())
+        }
         ValueRef::Text(t) => rows.push_text(&String::from_utf8_lossy(t)),
         ValueRef::Blob(b) => rows.push_blob(b),
     };
