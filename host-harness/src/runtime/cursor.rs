@@ -39,10 +39,9 @@ impl InvocationState {
                 "{MAX_OPEN_CURSORS} cursors are already open in this invocation: drop one first"
             )));
         }
-        let started = std::time::Instant::now();
-        let rows = self.transaction()?.query_for_cursor(&statement, &params);
-        self.sql_time += started.elapsed();
-        let rows = rows.map_err(to_wit_error)?;
+        let rows = self
+            .timed_sql(|tx| tx.query_for_cursor(&statement, &params))
+            .map_err(to_wit_error)?;
         let cursor = self
             .table
             .push(OpenCursor {

@@ -79,33 +79,37 @@ impl InvocationState {
     pub(super) fn transaction(
         &mut self,
     ) -> Result<&mut crate::capabilities::sql::Transaction, sql::SqlError> {
-        let export = self.tag.export.clone();
+        self.host_transaction().map_err(to_wit_error)
+    }
+
+    fn host_transaction(&mut self) -> Result<&mut crate::capabilities::sql::Transaction, SqlError> {
+        let export = &self.tag.export;
         self.transaction.as_mut().ok_or_else(|| {
-            sql::SqlError::Refused(format!(
+            SqlError::Refused(format!(
                 "{export} runs without a database: it must not use SQL"
             ))
         })
     }
-}
 
-impl InvocationState {
-    /// Runs a guest query under the 100,000-row cap, timed into the invocation's SQL time;
-    /// the rows stay in the host's form (each contract version lowers them its own way).
+    /// Runs `work` on the invocation's transaction, timed into its SQL time.
+    pub(super) fn timed_sql<T>(
+        &mut self,
+        work: impl FnOnce(&mut crate::capabilities::sql::Transaction) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let started = std::time::Instant::now();
+        let outcome = self.host_transaction().and_then(work);
+        self.sql_time += started.elapsed();
+        outcome
+    }
+
+    /// Runs a guest query under the 100,000-row cap; the rows stay in the host's form (each
+    /// contract version lowers them its own way).
     pub(super) fn guest_rows(
         &mut self,
         statement: &str,
         params: Vec<SqlValue>,
     ) -> Result<crate::capabilities::sql::Rows, SqlError> {
-        let started = std::time::Instant::now();
-        let rows = match self.transaction.as_mut() {
-            Some(tx) => tx.query(statement, &params),
-            None => Err(SqlError::Refused(format!(
-                "{} runs without a database: it must not use SQL",
-                self.tag.export
-            ))),
-        };
-        self.sql_time += started.elapsed();
-        rows
+        self.timed_sql(|tx| tx.query(statement, &params))
     }
 }
 
@@ -135,10 +139,8 @@ impl sql::Host for InvocationState {
         params: Vec<sql::SqlValue>,
     ) -> Result<u64, sql::SqlError> {
         let params: Vec<SqlValue> = params.into_iter().map(to_value).collect();
-        let started = std::time::Instant::now();
-        let changed = self.transaction()?.execute(&statement, &params);
-        self.sql_time += started.elapsed();
-        changed.map_err(to_wit_error)
+        self.timed_sql(|tx| tx.execute(&statement, &params))
+            .map_err(to_wit_error)
     }
 
     fn savepoint(&mut self) -> Result<u32, sql::SqlError> {
