@@ -56,20 +56,6 @@ fn wit_value(v: SqlValue) -> sql::SqlValue {
     }
 }
 
-fn current_value(v: sql::SqlValue) -> current::sql::SqlValue {
-    match v {
-        sql::SqlValue::Null => current::sql::SqlValue::Null,
-        sql::SqlValue::Integer(n) => current::sql::SqlValue::Integer(n),
-        sql::SqlValue::Real(n) => current::sql::SqlValue::Real(n),
-        sql::SqlValue::Text(s) => current::sql::SqlValue::Text(s),
-        sql::SqlValue::Blob(b) => current::sql::SqlValue::Blob(b),
-    }
-}
-
-fn current_values(params: Vec<sql::SqlValue>) -> Vec<current::sql::SqlValue> {
-    params.into_iter().map(current_value).collect()
-}
-
 impl types::Host for InvocationState {}
 
 impl sql::Host for InvocationState {
@@ -97,7 +83,9 @@ impl sql::Host for InvocationState {
         statement: String,
         params: Vec<sql::SqlValue>,
     ) -> Result<u64, sql::SqlError> {
-        current::sql::Host::execute(self, statement, current_values(params)).map_err(sql_error)
+        let params: Vec<SqlValue> = params.into_iter().map(value).collect();
+        self.timed_sql(|tx| tx.execute(&statement, &params))
+            .map_err(|e| sql_error(to_wit_error(e)))
     }
 
     fn savepoint(&mut self) -> Result<u32, sql::SqlError> {

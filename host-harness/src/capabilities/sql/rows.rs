@@ -147,8 +147,7 @@ impl Rows {
 
     /// The rows as row-major values (contract 0.1.0's shape).
     pub fn to_values(&self) -> Vec<Vec<SqlValue>> {
-        let mut position = PagePosition::default();
-        let page = self.page(&mut position, usize::MAX);
+        let page = self;
         let width = self.columns.len().max(1);
         let mut values = Vec::with_capacity(page.kinds.len());
         let (mut i, mut r, mut t, mut b) = (0, 0, 0, 0);
